@@ -1,0 +1,173 @@
+/* String-keyed open-addressing hash map; see map_int.h. */
+#include <string.h>
+
+#include "map_int.h"
+
+const char mcphub__map_tomb[] = "";
+
+uint32_t mcphub__hash(const char *key, size_t len, uint32_t seed)
+{
+    /* FNV-1a over the bytes, seeded, then a murmur3 finalizer to spread the
+     * low bits we index with. */
+    uint32_t h = 2166136261u ^ seed;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+void mcphub__map_init(mcphub__map *m, const mcphub__mem *mem, uint32_t seed)
+{
+    memset(m, 0, sizeof *m);
+    m->mem = mem;
+    m->seed = seed;
+}
+
+void mcphub__map_free(mcphub__map *m)
+{
+    mcphub__free(m->mem, m->slots);
+    m->slots = NULL;
+    m->cap = m->len = m->used = 0;
+}
+
+static mcphub__map_slot *find(const mcphub__map *m, const char *key, size_t len, uint32_t h)
+{
+    size_t mask, i;
+
+    if (m->cap == 0)
+        return NULL;
+    mask = m->cap - 1;
+    for (i = h & mask;; i = (i + 1) & mask) {
+        mcphub__map_slot *s = &m->slots[i];
+
+        if (s->key == NULL)
+            return NULL;
+        if (s->key != MCPHUB__MAP_TOMB && s->hash == h && strncmp(s->key, key, len) == 0 &&
+            s->key[len] == '\0')
+            return s;
+    }
+}
+
+void *mcphub__map_getn(const mcphub__map *m, const char *key, size_t len)
+{
+    mcphub__map_slot *s = find(m, key, len, mcphub__hash(key, len, m->seed));
+
+    return s != NULL ? s->value : NULL;
+}
+
+void *mcphub__map_get(const mcphub__map *m, const char *key)
+{
+    return mcphub__map_getn(m, key, strlen(key));
+}
+
+static int rehash(mcphub__map *m, size_t cap)
+{
+    mcphub__map_slot *slots = mcphub__calloc(m->mem, cap, sizeof *slots);
+    size_t i;
+
+    if (slots == NULL)
+        return MCPHUB_E_NOMEM;
+    for (i = 0; i < m->cap; i++) {
+        mcphub__map_slot *s = &m->slots[i];
+        size_t j;
+
+        if (s->key == NULL || s->key == MCPHUB__MAP_TOMB)
+            continue;
+        for (j = s->hash & (cap - 1); slots[j].key != NULL; j = (j + 1) & (cap - 1))
+            ;
+        slots[j] = *s;
+    }
+    mcphub__free(m->mem, m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    m->used = m->len;
+    return 0;
+}
+
+int mcphub__map_reserve(mcphub__map *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 8;
+
+    if ((m->used + n) * 4 < cap * 3 && m->cap != 0)
+        return 0;
+    while ((m->len + n) * 4 >= cap * 3) {
+        if (cap > SIZE_MAX / 2 / sizeof(mcphub__map_slot))
+            return MCPHUB_E_NOMEM;
+        cap *= 2;
+    }
+    return rehash(m, cap);
+}
+
+int mcphub__map_put(mcphub__map *m, const char *key, void *value, void **old_out)
+{
+    size_t len = strlen(key);
+    uint32_t h = mcphub__hash(key, len, m->seed);
+    mcphub__map_slot *s = find(m, key, len, h);
+    size_t i;
+    int rc;
+
+    if (old_out != NULL)
+        *old_out = NULL;
+    if (s != NULL) {
+        if (old_out != NULL)
+            *old_out = s->value;
+        s->key = key;
+        s->value = value;
+        return 0;
+    }
+    rc = mcphub__map_reserve(m, 1);
+    if (rc != 0)
+        return rc;
+    for (i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        s = &m->slots[i];
+        if (s->key == NULL || s->key == MCPHUB__MAP_TOMB)
+            break;
+    }
+    if (s->key == NULL)
+        m->used++;
+    s->key = key;
+    s->value = value;
+    s->hash = h;
+    m->len++;
+    return 0;
+}
+
+void *mcphub__map_del(mcphub__map *m, const char *key)
+{
+    size_t len = strlen(key);
+    mcphub__map_slot *s = find(m, key, len, mcphub__hash(key, len, m->seed));
+    void *v;
+
+    if (s == NULL)
+        return NULL;
+    v = s->value;
+    s->key = MCPHUB__MAP_TOMB;
+    s->value = NULL;
+    m->len--;
+    return v;
+}
+
+int mcphub__map_next(const mcphub__map *m, size_t *i, const char **key, void **value)
+{
+    for (; *i < m->cap; (*i)++) {
+        mcphub__map_slot *s = &m->slots[*i];
+
+        if (s->key != NULL && s->key != MCPHUB__MAP_TOMB) {
+            if (key != NULL)
+                *key = s->key;
+            if (value != NULL)
+                *value = s->value;
+            (*i)++;
+            return 1;
+        }
+    }
+    return 0;
+}
