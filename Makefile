@@ -61,7 +61,7 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 MAN_PAGES := $(sort $(wildcard man/man3/*.3 man/man5/*.5 man/man8/*.8))
 
-.PHONY: all lib check unit-tests check-headers check-abi check-pkgconfig lint-man \
+.PHONY: all lib check check-run unit-tests check-headers check-abi check-pkgconfig lint-man \
         integration deps install uninstall clean asan bench examples daemons
 
 all: lib daemons examples
@@ -124,7 +124,11 @@ $(B)/bench/%: bench/%.c $(ARCHIVE)
 
 # Static checks and integration first, unit tests last so that the run ends
 # with cmocka's summary lines.
-check: deps-quiet all $(UNIT_BIN)
+check:
+	@$(MAKE) --no-print-directory deps-quiet
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all $(UNIT_BIN)
 	@$(MAKE) --no-print-directory check-headers check-abi check-pkgconfig lint-man
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory unit-tests
