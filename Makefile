@@ -50,6 +50,9 @@ HEADERS := $(sort $(wildcard include/mcphub/*.h))
 FAKES_SRC := $(sort $(wildcard tests/fakes/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+# Helper programs the tests run as child processes (test MCP servers, ...).
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/tests/helpers/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 SERVER_SRC := $(sort $(wildcard examples/servers/*.c))
@@ -111,10 +114,14 @@ $(B)/examples/%: examples/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm
 
-$(B)/tests/test_%: tests/unit/test_%.c $(FAKES_SRC) $(wildcard tests/fakes/*.h) $(ARCHIVE)
+$(B)/tests/test_%: tests/unit/test_%.c $(FAKES_SRC) $(wildcard tests/fakes/*.h) $(ARCHIVE) $(HELPER_BIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ilib -Itests $(LDFLAGS) -o $@ $< $(FAKES_SRC) $(ARCHIVE) \
 	    $(DEP_LIBS) $(CMOCKA_LIBS) -lm
+
+$(B)/tests/helpers/%: tests/helpers/%.c $(ARCHIVE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ilib -Itests $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm
 
 $(B)/bench/%: bench/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)
@@ -135,7 +142,7 @@ check-run: all $(UNIT_BIN)
 
 unit-tests: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
-	    echo "== $$t"; $(TEST_WRAPPER) ./$$t || fail=1; \
+	    echo "== $$t"; MCPHUB_TEST_BIN=$(B) $(TEST_WRAPPER) ./$$t || fail=1; \
 	done; exit $$fail
 
 # Every public header compiles on its own, strict C99.

@@ -5,23 +5,34 @@
 
 const char mcphub__map_tomb[] = "";
 
+static uint64_t rotl64(uint64_t x, unsigned r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
 uint32_t mcphub__hash(const char *key, size_t len, uint32_t seed)
 {
-    /* FNV-1a over the bytes, seeded, then a murmur3 finalizer to spread the
-     * low bits we index with. */
-    uint32_t h = 2166136261u ^ seed;
-    size_t i;
+    /* Eight bytes a step (ids are 36-byte UUIDs and the like), each word
+     * mixed by multiply-rotate, seeded, then a murmur3 64-bit finalizer. */
+    uint64_t h = ((uint64_t)seed << 32 | seed) ^ ((uint64_t)len * 0x9e3779b97f4a7c15u);
+    uint64_t w;
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
+    while (len >= 8) {
+        memcpy(&w, key, 8);
+        h ^= rotl64(w * 0x87c37b91114253d5u, 31) * 0x4cf5ad432745937fu;
+        h = rotl64(h, 27) * 5 + 0x52dce729;
+        key += 8;
+        len -= 8;
     }
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
+    w = 0;
+    memcpy(&w, key, len);
+    h ^= rotl64(w * 0x87c37b91114253d5u, 31) * 0x4cf5ad432745937fu;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 void mcphub__map_init(mcphub__map *m, const mcphub__mem *mem, uint32_t seed)

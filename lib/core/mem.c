@@ -59,8 +59,8 @@ void *mcphub__calloc(const mcphub__mem *m, size_t count, size_t n)
     if (n != 0 && count > SIZE_MAX / n)
         return NULL;
     p = mcphub__malloc(m, count * n);
-    if (p != NULL)
-        memset(p, 0, count * n ? count * n : 1);
+    if (p != NULL && count * n != 0)
+        memset(p, 0, count * n);
     return p;
 }
 
