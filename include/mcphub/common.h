@@ -41,6 +41,7 @@ typedef enum {
     MCPHUB_E_DEFERRED = -509,    /* a callback took the work; result later */
     MCPHUB_E_TOOBIG = -510,      /* a message or line is over its limit */
     MCPHUB_E_STATE = -511,       /* not allowed in the object's current state */
+    MCPHUB_E_REFUSED = -520,     /* the peer refused the request (its message says why) */
     MCPHUB_E_FATAL = -900,
     MCPHUB_E_CALLBACK = -901     /* a callback failed fatally */
 } mcphub_error;

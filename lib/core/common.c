@@ -30,6 +30,7 @@ MCPHUB_API const char *mcphub_strerror(int code)
     case MCPHUB_E_DEFERRED: return "operation deferred";
     case MCPHUB_E_TOOBIG: return "message too big";
     case MCPHUB_E_STATE: return "not allowed in the current state";
+    case MCPHUB_E_REFUSED: return "the peer refused the request";
     case MCPHUB_E_FATAL: return "fatal error";
     case MCPHUB_E_CALLBACK: return "callback failed";
     default: return "unknown error";
