@@ -53,6 +53,11 @@ MCPHUB_API const char *mcphub_strerror(int code);
 MCPHUB_API const char *mcphub_version(void);
 MCPHUB_API unsigned mcphub_version_num(void);
 
+/* Compare two secrets (tokens, keys) in time that depends only on the
+ * length of b (the expected one), never on where they differ.  1 when equal.
+ * NULL never equals anything. */
+MCPHUB_API int mcphub_secret_equal(const char *a, const char *b);
+
 /* Allocator hooks, given per handle (there is no global allocator).  A NULL
  * mcphub_mem, or NULL members, mean the C library's.  The struct is copied.
  * size must be sizeof(mcphub_mem) (or a smaller, older size). */

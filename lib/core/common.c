@@ -37,6 +37,22 @@ MCPHUB_API const char *mcphub_strerror(int code)
     }
 }
 
+MCPHUB_API int mcphub_secret_equal(const char *a, const char *b)
+{
+    size_t i, la, lb;
+    unsigned char diff;
+
+    if (a == NULL || b == NULL)
+        return 0;
+    la = strlen(a);
+    lb = strlen(b);
+    diff = (unsigned char)(la != lb);
+    /* Walk all of b; read a only inside its own length. */
+    for (i = 0; i < lb; i++)
+        diff |= (unsigned char)((unsigned char)(i < la ? a[i] : 0) ^ (unsigned char)b[i]);
+    return diff == 0;
+}
+
 /* One table per enum: wire name by value, value by name. */
 typedef struct { int value; const char *name; } name_entry;
 

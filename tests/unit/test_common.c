@@ -35,6 +35,19 @@ static void test_strerror(void **state)
     assert_true(MCPHUB_E_INVAL > MCPHUB_E_FATAL);
 }
 
+static void test_secret_equal(void **state)
+{
+    (void)state;
+    assert_true(mcphub_secret_equal("s3cret-token", "s3cret-token"));
+    assert_false(mcphub_secret_equal("s3cret-tokeN", "s3cret-token"));
+    assert_false(mcphub_secret_equal("s3cret", "s3cret-token"));
+    assert_false(mcphub_secret_equal("s3cret-token-longer", "s3cret-token"));
+    assert_false(mcphub_secret_equal("", "x"));
+    assert_true(mcphub_secret_equal("", ""));
+    assert_false(mcphub_secret_equal(NULL, "x"));
+    assert_false(mcphub_secret_equal("x", NULL));
+}
+
 static void test_enum_names_round_trip(void **state)
 {
     mcphub_node_status ns;
@@ -194,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_enum_names_round_trip),
         cmocka_unit_test(test_mem_init_rules),
         cmocka_unit_test(test_map_put_get_under_failing_allocator),
