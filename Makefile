@@ -64,6 +64,8 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 MAN_PAGES := $(sort $(wildcard man/man3/*.3 man/man5/*.5 man/man8/*.8))
 
+.SECONDARY: $(HELPER_BIN) $(SERVER_BIN) $(EXAMPLE_BIN)
+
 .PHONY: all lib check check-run unit-tests check-headers check-abi check-pkgconfig lint-man \
         integration deps install uninstall clean asan bench examples daemons
 
@@ -114,7 +116,7 @@ $(B)/examples/%: examples/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm
 
-$(B)/tests/test_%: tests/unit/test_%.c $(FAKES_SRC) $(wildcard tests/fakes/*.h) $(ARCHIVE) $(HELPER_BIN)
+$(B)/tests/test_%: tests/unit/test_%.c $(FAKES_SRC) $(wildcard tests/fakes/*.h) $(ARCHIVE) $(HELPER_BIN) $(SERVER_BIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ilib -Itests $(LDFLAGS) -o $@ $< $(FAKES_SRC) $(ARCHIVE) \
 	    $(DEP_LIBS) $(CMOCKA_LIBS) -lm

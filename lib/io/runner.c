@@ -115,9 +115,8 @@ static int send_upstream(const char *json, size_t len, void *user_data)
 
     if (p == NULL || !mcphub_process_running(p))
         return MCPHUB_E_UNAVAILABLE;
-    rc = mcphub_process_write(p, json, len);
-    if (rc == 0)
-        rc = mcphub_process_write(p, "\n", 1);
+    /* one unit: a refused write never leaves half a line in the pipe */
+    rc = mcphub_process_write_line(p, json, len);
     return rc;
 }
 
