@@ -108,7 +108,8 @@ MCPHUB_API int mcphub_coordinator_set_server(mcphub_coordinator *c, const char *
  * for an unknown server. */
 MCPHUB_API int mcphub_coordinator_set_replicas(mcphub_coordinator *c,
                                                const mcphub_replica_config *rc);
-/* Remove a server: its replicas are released and its routes dropped. */
+/* Remove a server: its replicas are released; sessions routed to it get
+ * MCPHUB_E_NOTFOUND from mcphub_coordinator_route and their routes expire. */
 MCPHUB_API int mcphub_coordinator_remove_server(mcphub_coordinator *c, const char *server);
 
 /* Read a server's desired state; strings borrowed until the next change. */
@@ -205,7 +206,9 @@ MCPHUB_API int mcphub_coordinator_route(mcphub_coordinator *c, const char *sessi
                                         const char *server, uint64_t now_ms,
                                         const char **replica_out, const char **node_out);
 /* A request through this route failed because its replica or node is gone:
- * the route is dropped so the next request re-binds.  Passive health. */
+ * the route is dropped so the next request re-binds, and the replica takes
+ * no new session until its worker reports it running again (passive
+ * health). */
 MCPHUB_API int mcphub_coordinator_route_failed(mcphub_coordinator *c, const char *session_id,
                                                const char *server, const char *replica);
 /* The client session ended: all its routes go. */

@@ -13,6 +13,9 @@
 
 #include "coordinator_int.h"
 
+/* Replicas of one server; the scheduler's per-server bound. */
+#define MAX_REPLICAS_PER_SERVER 1024u
+
 /* ---- small helpers ---------------------------------------------------------- */
 
 void mcphub__coord_log(mcphub_coordinator *c, mcphub_log_level level, const char *fmt, ...)
@@ -175,9 +178,9 @@ int mcphub__coord_server_apply_rc(mcphub_coordinator *c, coord_server *s,
         return fail(c, rc_, "replica config: unknown fields set");
     if (st != 0 && (st < MCPHUB_LB_ROUND_ROBIN || st > MCPHUB_LB_RANDOM))
         return fail(c, MCPHUB_E_INVAL, "replica config: unknown strategy %d", (int)st);
-    if (rc->replicas > c->max_replicas)
+    if (rc->replicas > MAX_REPLICAS_PER_SERVER)
         return fail(c, MCPHUB_E_INVAL, "replicas (%u) must be at most %u", rc->replicas,
-                    c->max_replicas);
+                    MAX_REPLICAS_PER_SERVER);
     if ((rc_ = dup_strv(&c->mem, MCPHUB__GET(rc, mcphub_replica_config, node_ids, NULL), nn,
                         &nodes)) != 0)
         return fail(c, rc_, "replica config: bad affinity.nodeIds");
@@ -693,6 +696,7 @@ static int build_input(mcphub_coordinator *c, mcphub_sched_input *in, mcphub_sch
     in->replicas_len = c->replicas.len;
     in->configs = *cfgs;
     in->configs_len = c->servers.len;
+    in->max_replicas = MAX_REPLICAS_PER_SERVER;
     return 0;
 }
 
@@ -789,12 +793,13 @@ static void reconcile(mcphub_coordinator *c)
     mcphub__free(&c->mem, nodes);
     mcphub__free(&c->mem, reps);
     mcphub__free(&c->mem, cfgs);
+    c->dirty = 0;
     if (rc != 0) {
+        /* tried again at the next reconcile interval, not in a busy loop */
         mcphub__coord_log(c, MCPHUB_LOG_ERROR, "reconcile_failed error=\"%s\"",
                           mcphub_strerror(rc));
-        return; /* dirty stays set: tried again at the next tick */
+        return;
     }
-    c->dirty = 0;
     apply_plan(c, plan);
     mcphub_plan_free(plan);
 }
@@ -968,6 +973,7 @@ static int take_report(mcphub_coordinator *c, const char *node, const mcphub_rep
         return reply_assign(c, r);
     }
     set_status(c, r, st, st == MCPHUB_REPLICA_ERROR ? rp->error : NULL);
+    sync_balancer(c, r); /* a report clears a passive-health suspicion */
     /* A worker on an old config version is brought up to date. */
     if (s != NULL && rp->config_version < s->config_version &&
         (r->pushed_version < s->config_version ||
@@ -979,18 +985,24 @@ static int take_report(mcphub_coordinator *c, const char *node, const mcphub_rep
     return 0;
 }
 
+static int check_reports(mcphub_coordinator *c, const mcphub_replica_report *reports, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (reports[i].replica == NULL || reports[i].server == NULL)
+            return fail(c, MCPHUB_E_INVAL, "replica report %zu lacks replica or server", i);
+    return 0;
+}
+
 static int take_reports(mcphub_coordinator *c, const char *node,
-                        const mcphub_replica_report *reports, size_t n, int registering)
+                        const mcphub_replica_report *reports, size_t n)
 {
     size_t i;
     int rc;
 
     c->reply_assign_len = 0;
     c->reply_release_len = 0;
-    for (i = 0; i < n; i++) {
-        if (reports[i].replica == NULL || reports[i].server == NULL)
-            return fail(c, MCPHUB_E_INVAL, "replica report %zu lacks replica or server", i);
-    }
     for (i = 0; i < n; i++)
         if ((rc = take_report(c, node, &reports[i])) != 0)
             return fail(c, rc, "out of memory");
@@ -1011,9 +1023,7 @@ static int take_reports(mcphub_coordinator *c, const char *node,
 
         if (strcmp(r->node, node) != 0 || reported(reports, n, r->id))
             continue;
-        if (registering) {
-            /* a (re)started worker: tell it everything it should run */
-        } else if (r->reported) {
+        if (r->reported) {
             set_status(c, r, MCPHUB_REPLICA_PENDING, "the worker stopped reporting it");
             r->reported = 0;
         } else if (c->now_ms - r->last_action_ms < c->action_timeout_ms) {
@@ -1046,6 +1056,8 @@ MCPHUB_API int mcphub_coordinator_register(mcphub_coordinator *c, const mcphub_n
 
     if (c == NULL || info == NULL || (reports == NULL && reports_len != 0))
         return MCPHUB_E_INVAL;
+    if ((rc = check_reports(c, reports, reports_len)) != 0)
+        return rc;
     c->now_ms = now_ms;
     rc = mcphub_registry_register(c->registry, info, now_ms, &created);
     if (rc != 0)
@@ -1060,7 +1072,7 @@ MCPHUB_API int mcphub_coordinator_register(mcphub_coordinator *c, const mcphub_n
             sync_balancer(c, r);
     }
     c->reply_node = info->id;
-    rc = take_reports(c, info->id, reports, reports_len, 0);
+    rc = take_reports(c, info->id, reports, reports_len);
     if (rc == 0 && now_ms >= c->grace_until_ms)
         reconcile(c);
     if (rc == 0) {
@@ -1093,11 +1105,13 @@ MCPHUB_API int mcphub_coordinator_heartbeat(mcphub_coordinator *c, const char *n
 
     if (c == NULL || node_id == NULL || (reports == NULL && reports_len != 0))
         return MCPHUB_E_INVAL;
+    if ((rc = check_reports(c, reports, reports_len)) != 0)
+        return rc;
     c->now_ms = now_ms;
     rc = mcphub_registry_heartbeat(c->registry, node_id, metrics, config_version, now_ms);
     if (rc != 0)
         return fail(c, rc, "heartbeat from %s: %s", node_id, mcphub_strerror(rc));
-    rc = take_reports(c, node_id, reports, reports_len, 0);
+    rc = take_reports(c, node_id, reports, reports_len);
     if (rc != 0)
         return rc;
     fill_reply(c, reply);
@@ -1286,6 +1300,15 @@ MCPHUB_API int mcphub_coordinator_route_failed(mcphub_coordinator *c, const char
     snprintf(old, sizeof old, "%s", route.replica);
     mcphub_affinity_unbind(c->affinity, session_id, server);
     sync_active(c, old);
+    /* Passive health: no new sessions go to the replica until its worker
+     * reports it running again. */
+    if (replica_get(c, old) != NULL) {
+        coord_replica *r = replica_get(c, old);
+
+        mcphub_balancer_set_replica(c->balancer, r->server, r->id, r->node, 1, 0);
+        mcphub__coord_log(c, MCPHUB_LOG_WARN, "replica_suspect replica=%s server=%s node=%s",
+                          r->id, r->server, r->node);
+    }
     return 0;
 }
 
@@ -1363,9 +1386,10 @@ MCPHUB_API uint64_t mcphub_coordinator_next_deadline(const mcphub_coordinator *c
 
     if (c == NULL)
         return UINT64_MAX;
-    if (c->dirty)
-        return min64(c->now_ms, c->grace_until_ms > c->now_ms ? c->grace_until_ms : c->now_ms);
-    t = min64(c->next_reconcile_ms, mcphub_registry_next_deadline(c->registry));
+    /* during the startup grace nothing is planned: wake at its end */
+    t = c->dirty ? (c->grace_until_ms > c->now_ms ? c->grace_until_ms : c->now_ms)
+                 : c->next_reconcile_ms;
+    t = min64(t, mcphub_registry_next_deadline(c->registry));
     t = min64(t, mcphub_affinity_next_deadline(c->affinity));
     if (c->grace_until_ms > c->now_ms)
         t = min64(t, c->grace_until_ms);
@@ -1378,6 +1402,8 @@ MCPHUB_API void mcphub_coordinator_stats(const mcphub_coordinator *c, mcphub_clu
 {
     size_t i;
 
+    if (out == NULL)
+        return;
     memset(out, 0, sizeof *out);
     if (c == NULL)
         return;

@@ -371,6 +371,21 @@ MCPHUB_API int mcphub_coordinator_restore(mcphub_coordinator *c, const char *jso
         snprintf(c->errmsg, sizeof c->errmsg, "state: not a version 1 state document");
         return MCPHUB_E_PARSE;
     }
+    /* Check every entry before changing anything: all or nothing. */
+    json_object_foreach(servers, name, o) {
+        json_t *pl = json_object_get(o, "placement");
+        const char *nodes[256], *excl[256];
+        mcphub_replica_config rcfg;
+
+        if (!json_is_object(json_object_get(o, "config")) ||
+            json_integer_value(json_object_get(o, "configVersion")) < 0 ||
+            (json_is_true(json_object_get(o, "replicasFromApi")) &&
+             (!json_is_object(pl) || read_placement(pl, name, &rcfg, nodes, excl, 256) != 0))) {
+            json_decref(root);
+            snprintf(c->errmsg, sizeof c->errmsg, "state: bad entry for server %.100s", name);
+            return MCPHUB_E_PARSE;
+        }
+    }
     json_object_foreach(servers, name, o) {
         json_t *cfg = json_object_get(o, "config"), *pl = json_object_get(o, "placement");
         json_int_t ver = json_integer_value(json_object_get(o, "configVersion"));
@@ -410,7 +425,5 @@ MCPHUB_API int mcphub_coordinator_restore(mcphub_coordinator *c, const char *jso
     }
     json_decref(root);
     c->dirty = 1;
-    if (rc == MCPHUB_E_PARSE)
-        snprintf(c->errmsg, sizeof c->errmsg, "state: bad entry for server %s", name);
     return rc;
 }
