@@ -172,7 +172,8 @@ check-pkgconfig: lib
 	PKG_CONFIG_PATH="$$tmp/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$$tmp" \
 	    sh -c 'cc tests/pkgconfig/prog.c $$(pkg-config --cflags --libs libmcphub-cluster) -o "$$0/prog"' "$$tmp" && \
 	LD_LIBRARY_PATH="$$tmp/usr/local/lib" "$$tmp/prog" && \
-	echo "check-pkgconfig: out-of-tree program built with pkg-config against a DESTDIR install and ran"
+	echo "check-pkgconfig: out-of-tree program built with pkg-config against a DESTDIR install and ran" && \
+	tests/readme/check-example.sh README.md "$$tmp"
 
 lint-man:
 	@if command -v mandoc >/dev/null; then \

@@ -83,16 +83,20 @@ static void logf_(mcphub_runner *r, mcphub_log_level lvl, const char *fmt, ...)
 
 static void logf_(mcphub_runner *r, mcphub_log_level lvl, const char *fmt, ...)
 {
-    char buf[600];
+    char msg[512], buf[700];
+    const char *rest;
     va_list ap;
-    int n;
 
     if (r->log == NULL)
         return;
-    n = snprintf(buf, sizeof buf, "server=%s replica=%s ", r->server, r->replica);
     va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* "event k=v" becomes "event server=.. replica=.. k=v" */
+    rest = strchr(msg, ' ');
+    snprintf(buf, sizeof buf, "%.*s server=%s replica=%s%s",
+             (int)(rest ? (size_t)(rest - msg) : strlen(msg)), msg, r->server, r->replica,
+             rest ? rest : "");
     r->log(lvl, buf, r->log_user_data);
 }
 
