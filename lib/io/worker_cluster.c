@@ -195,12 +195,14 @@ static void agent_collect(const mcphub_wire_replica_report **reports, size_t *n,
         mcphub_wire_replica_report *a =
             mcphub__reallocarray(&w->mem, w->reports, w->replicas.len, sizeof *a);
 
-        if (a == NULL)
-            return; /* reported next time */
-        w->reports = a;
-        w->reports_cap = w->replicas.len;
+        /* On OOM report what fits: the master re-assigns the rest, which is
+         * idempotent, and never releases a replica for being unreported. */
+        if (a != NULL) {
+            w->reports = a;
+            w->reports_cap = w->replicas.len;
+        }
     }
-    while (mcphub__map_next(&w->replicas, &i, NULL, &v)) {
+    while (k < w->reports_cap && mcphub__map_next(&w->replicas, &i, NULL, &v)) {
         wrep *r = v;
         mcphub_wire_replica_report *rp = &w->reports[k];
         const char *err = mcphub_runner_last_error(r->runner);
