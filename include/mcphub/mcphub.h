@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "backoff.h"
 #include "balancer.h"
+#include "catalog.h"
 #include "config.h"
 #include "coordinator.h"
 #include "jsonrpc.h"
