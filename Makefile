@@ -104,9 +104,24 @@ $(B)/libmcphub-cluster.pc: pkgconfig/libmcphub-cluster.pc.in include/mcphub/vers
 daemons: $(DAEMON_BIN)
 examples: $(EXAMPLE_BIN) $(SERVER_BIN)
 
-$(B)/mcphub-%: daemons/%/main.c $(DAEMON_COMMON_SRC) $(ARCHIVE) $(wildcard daemons/*/*.h)
+# A daemon: its directory's sources, the shared daemon code, and for the
+# master the dashboard compiled in (no files to install, no build step).
+$(B)/mcphub-workerd: $(wildcard daemons/workerd/*.c) $(DAEMON_COMMON_SRC) $(ARCHIVE) $(wildcard daemons/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Idaemons $(LDFLAGS) -o $@ $< $(DAEMON_COMMON_SRC) $(ARCHIVE) $(DEP_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Idaemons $(LDFLAGS) -o $@ $(wildcard daemons/workerd/*.c) $(DAEMON_COMMON_SRC) $(ARCHIVE) $(DEP_LIBS) -lm
+
+$(B)/mcphub-masterd: $(wildcard daemons/masterd/*.c) $(DAEMON_COMMON_SRC) $(B)/gen/dashboard.c $(ARCHIVE) $(wildcard daemons/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemons $(LDFLAGS) -o $@ $(wildcard daemons/masterd/*.c) $(DAEMON_COMMON_SRC) $(B)/gen/dashboard.c $(ARCHIVE) $(DEP_LIBS) -lm
+
+$(B)/gen/dashboard.c: $(sort $(wildcard daemons/masterd/dashboard/*))
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from daemons/masterd/dashboard/ by make */'; \
+	   echo '#include <stddef.h>'; \
+	   echo 'const char masterd_dashboard_html[] = {'; \
+	   cat daemons/masterd/dashboard/index.html | od -An -v -tx1 | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0x00};'; \
+	   echo 'const size_t masterd_dashboard_len = sizeof masterd_dashboard_html - 1;'; } > $@
 
 $(B)/examples/servers/%: examples/servers/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)

@@ -716,7 +716,8 @@ MCPHUB_API void mcphub_worker_free(mcphub_worker *w)
         wrep_free(w, v);
     mcphub__map_free(&w->replicas);
     mcphub__map_free(&w->bindings);
-    mcphub_http_client_free(w->client);
+    mcphub_http_client_free(w->client); /* drops requests without callbacks */
+    free(w->agent_call);
     mcphub_http_server_free(w->http);
     mcphub_config_free(w->allocated);
     mcphub__free(&w->mem, w->reports);

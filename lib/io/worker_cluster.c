@@ -141,6 +141,7 @@ static void agent_done(uint64_t id, const mcphub_http_response *resp, void *user
     mcphub_worker *w = c->w;
 
     (void)id;
+    w->agent_call = NULL;
     mcphub_agent_response(w->agent, c->kind, resp->status, resp->body, resp->body_len,
                           resp->error, mcphub_loop_now_ms(w->loop));
     free(c);
@@ -181,6 +182,8 @@ static int agent_send(mcphub_agent_request kind, const char *path, const char *b
     rc = mcphub_http_client_send(w->client, &call, NULL);
     if (rc != 0)
         free(c);
+    else
+        w->agent_call = c;
     return rc;
 }
 

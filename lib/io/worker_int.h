@@ -43,6 +43,7 @@ struct mcphub_worker {
     mcphub_http_client *client;
     mcphub_mcp_http *mcp;
     mcphub_agent *agent;
+    void *agent_call;          /* the agent's request in flight (one at most) */
     uint64_t tick_timer;
     mcphub__sysinfo sysinfo;
     mcphub_node_meta meta;
