@@ -13,6 +13,7 @@
 
 #include "affinity.h"
 #include "agent.h"
+#include "auth.h"
 #include "backoff.h"
 #include "balancer.h"
 #include "catalog.h"
@@ -20,6 +21,7 @@
 #include "coordinator.h"
 #include "jsonrpc.h"
 #include "linebuf.h"
+#include "metrics.h"
 #include "mux.h"
 #include "registry.h"
 #include "scheduler.h"
@@ -31,6 +33,7 @@
 #include "loop.h"
 #include "mcp_http.h"
 #include "process.h"
+#include "statefile.h"
 #include "runner.h"
 #include "worker.h"
 
