@@ -31,6 +31,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "loop.h"
+#include "mcp_client.h"
 #include "mcp_http.h"
 #include "process.h"
 #include "statefile.h"

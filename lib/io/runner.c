@@ -6,7 +6,11 @@
  * when the tool list is in, the supervisor is told the replica runs.  If
  * the child dies, everything in flight is answered with an error, the
  * supervisor restarts it after a backoff, and the handshake runs again:
- * client sessions stay open throughout. */
+ * client sessions stay open throughout.
+ *
+ * A remote replica (sse, streamable-http) goes the same way, with
+ * runner_remote.c in the supervisor's place: an MCP client connection
+ * instead of a child, reconnected with backoff when it breaks. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,8 @@
 
 #include "core/map_int.h"
 #include "core/mem_int.h"
+
+#include "runner_int.h"
 
 typedef enum { LIST_TOOLS, LIST_PROMPTS, LIST_RESOURCES, LIST_TEMPLATES, LIST_COUNT } list_kind;
 
@@ -60,6 +66,7 @@ struct mcphub_runner {
 
     mcphub_server_type type;
     mcphub_supervisor *sup;
+    mcphub__remote *remote;       /* instead of sup for sse, streamable-http */
     mcphub_mux *mux;
     mcphub_replica_status status;
     char last_error[256];
@@ -72,6 +79,7 @@ struct mcphub_runner {
     int handshake_done;
     int lists_outstanding;
     uint64_t init_timer;
+    uint64_t fail_timer;          /* a deferred handshake failure */
     pending_call *calls;
 };
 
@@ -117,6 +125,8 @@ static int send_upstream(const char *json, size_t len, void *user_data)
     mcphub_process *p = r->sup ? mcphub_supervisor_process(r->sup) : NULL;
     int rc;
 
+    if (r->remote != NULL)
+        return mcphub__remote_send(r->remote, json, len);
     if (p == NULL || !mcphub_process_running(p))
         return MCPHUB_E_UNAVAILABLE;
     /* one unit: a refused write never leaves half a line in the pipe */
@@ -182,12 +192,29 @@ static int call_start(mcphub_runner *r, const char *method, const char *params, 
     return 0;
 }
 
+static int fail_now(mcphub_loop *loop, uint64_t id, void *user_data)
+{
+    mcphub_runner *r = user_data;
+
+    (void)loop;
+    (void)id;
+    r->fail_timer = 0;
+    if (r->sup != NULL)
+        mcphub_supervisor_fail(r->sup, r->last_error);
+    else if (r->remote != NULL)
+        mcphub__remote_fail(r->remote, r->last_error);
+    return 0;
+}
+
+/* The handshake failed.  The connection is failed from the loop, not from
+ * here: we may be inside the multiplexer, which must not see the
+ * connection close under it. */
 static void handshake_failed(mcphub_runner *r, const char *why)
 {
     snprintf(r->last_error, sizeof r->last_error, "%s", why);
     logf_(r, MCPHUB_LOG_WARN, "replica_handshake_failed error=\"%s\"", why);
-    if (r->sup != NULL)
-        mcphub_supervisor_fail(r->sup, why);
+    if (r->fail_timer == 0)
+        mcphub_loop_defer(r->loop, &r->fail_timer, fail_now, r);
 }
 
 static void lists_done(mcphub_runner *r)
@@ -200,6 +227,8 @@ static void lists_done(mcphub_runner *r)
         }
         if (r->sup != NULL)
             mcphub_supervisor_set_running(r->sup);
+        else if (r->remote != NULL)
+            mcphub__remote_set_running(r->remote);
         r->last_error[0] = '\0';
         logf_(r, MCPHUB_LOG_INFO, "replica_ready tools=%u", r->tool_count);
     } else if (r->cb.lists_changed != NULL) {
@@ -356,12 +385,12 @@ static void start_handshake(mcphub_runner *r)
 
 /* ---- the child process -------------------------------------------------------------- */
 
-static void on_line(mcphub_supervisor *sup, const char *line, size_t len, void *user_data)
+/* One message from the server: a line of a stdio child, or one message of
+ * a remote connection. */
+static void from_upstream(mcphub_runner *r, const char *line, size_t len)
 {
-    mcphub_runner *r = user_data;
     int rc;
 
-    (void)sup;
     rc = mcphub_mux_from_upstream(r->mux, line, len);
     if (rc < 0 && rc != MCPHUB_E_NOMEM)
         logf_(r, MCPHUB_LOG_WARN, "replica_bad_line bytes=%zu error=\"%s\"", len,
@@ -383,6 +412,12 @@ static void on_line(mcphub_supervisor *sup, const char *line, size_t len, void *
                 }
         }
     }
+}
+
+static void on_line(mcphub_supervisor *sup, const char *line, size_t len, void *user_data)
+{
+    (void)sup;
+    from_upstream(user_data, line, len);
 }
 
 static void on_stderr(mcphub_supervisor *sup, const char *line, size_t len, void *user_data)
@@ -425,11 +460,11 @@ static void drop_handshake_calls(mcphub_runner *r)
     r->lists_outstanding = 0;
 }
 
-static void on_state(mcphub_supervisor *sup, mcphub_replica_status st, void *user_data)
+/* The connection (child or remote) changed state: run the handshake, or
+ * answer what was in flight when it went away. */
+static void state_changed(mcphub_runner *r, mcphub_replica_status st, const char *err,
+                          uint32_t restarts)
 {
-    mcphub_runner *r = user_data;
-    const char *err = mcphub_supervisor_last_error(sup);
-
     if (st == MCPHUB_REPLICA_STARTING) {
         start_handshake(r);
     } else if (st == MCPHUB_REPLICA_ERROR || st == MCPHUB_REPLICA_STOPPED) {
@@ -446,11 +481,29 @@ static void on_state(mcphub_supervisor *sup, mcphub_replica_status st, void *use
         if (st == MCPHUB_REPLICA_ERROR) {
             snprintf(r->last_error, sizeof r->last_error, "%s", err && *err ? err : "error");
             logf_(r, MCPHUB_LOG_WARN, "replica_error error=\"%s\" restarts=%u", r->last_error,
-                  mcphub_supervisor_restarts(sup));
+                  restarts);
         }
         mcphub_mux_upstream_closed(r->mux, why);
     }
     set_status(r, st);
+}
+
+static void on_state(mcphub_supervisor *sup, mcphub_replica_status st, void *user_data)
+{
+    state_changed(user_data, st, mcphub_supervisor_last_error(sup),
+                  mcphub_supervisor_restarts(sup));
+}
+
+static void on_remote_message(const char *json, size_t len, void *user_data)
+{
+    from_upstream(user_data, json, len);
+}
+
+static void on_remote_state(mcphub_replica_status st, void *user_data)
+{
+    mcphub_runner *r = user_data;
+
+    state_changed(r, st, mcphub__remote_last_error(r->remote), mcphub__remote_restarts(r->remote));
 }
 
 /* ---- public ---------------------------------------------------------------------------- */
@@ -558,6 +611,36 @@ out:
     return rc;
 }
 
+/* The connection of a remote server: url and headers with ${VAR}
+ * expanded from the worker's environment, like a stdio server's env. */
+static int make_remote(mcphub_runner *r, const mcphub_runner_opts *o)
+{
+    expand_ctx x = {o->getenv_fn ? o->getenv_fn : default_getenv, o->getenv_user_data};
+    mcphub__remote_opts ro;
+    mcphub_backoff_opts bo;
+
+    memset(&bo, 0, sizeof bo);
+    bo.size = sizeof bo;
+    bo.base_ms = o->backoff_base_ms;
+    bo.max_ms = o->backoff_max_ms;
+    bo.random = o->random;
+    bo.random_user_data = o->random_user_data;
+    memset(&ro, 0, sizeof ro);
+    ro.loop = r->loop;
+    ro.def = o->def;
+    ro.lookup = lookup;
+    ro.lookup_user_data = &x;
+    ro.backoff = &bo;
+    ro.server = r->server;
+    ro.replica = r->replica;
+    ro.on_message = on_remote_message;
+    ro.on_state = on_remote_state;
+    ro.user_data = r;
+    ro.log = r->log;
+    ro.log_user_data = r->log_user_data;
+    return mcphub__remote_new(&r->remote, &ro, &r->mem);
+}
+
 MCPHUB_API int mcphub_runner_new(mcphub_runner **out, const mcphub_runner_opts *opts,
                                  const mcphub_runner_callbacks *cb, const mcphub_mem *mem)
 {
@@ -616,6 +699,9 @@ MCPHUB_API int mcphub_runner_new(mcphub_runner **out, const mcphub_runner_opts *
         }
         if ((rc = make_supervisor(r, opts)) != 0)
             goto err;
+    } else if (r->type == MCPHUB_SERVER_SSE || r->type == MCPHUB_SERVER_STREAMABLE_HTTP) {
+        if ((rc = make_remote(r, opts)) != 0)
+            goto err;
     } else {
         snprintf(r->last_error, sizeof r->last_error, "server type %s is not supported here",
                  mcphub_server_type_name(r->type));
@@ -631,6 +717,10 @@ MCPHUB_API int mcphub_runner_start(mcphub_runner *r)
 {
     if (r == NULL)
         return MCPHUB_E_INVAL;
+    if (r->remote != NULL) {
+        logf_(r, MCPHUB_LOG_INFO, "replica_start");
+        return mcphub__remote_start(r->remote);
+    }
     if (r->sup == NULL) {
         set_status(r, MCPHUB_REPLICA_ERROR);
         return MCPHUB_E_STATE;
@@ -641,6 +731,11 @@ MCPHUB_API int mcphub_runner_start(mcphub_runner *r)
 
 MCPHUB_API void mcphub_runner_stop(mcphub_runner *r)
 {
+    if (r != NULL && r->remote != NULL) {
+        logf_(r, MCPHUB_LOG_INFO, "replica_stop");
+        mcphub__remote_stop(r->remote);
+        return;
+    }
     if (r == NULL || r->sup == NULL)
         return;
     logf_(r, MCPHUB_LOG_INFO, "replica_stop grace_ms=%u", r->stop_grace_ms);
@@ -655,9 +750,13 @@ MCPHUB_API void mcphub_runner_free(mcphub_runner *r)
         return;
     if (r->init_timer != 0)
         mcphub_loop_timer_cancel(r->loop, r->init_timer);
+    if (r->fail_timer != 0)
+        mcphub_loop_timer_cancel(r->loop, r->fail_timer);
     /* Free the supervisor first: it kills and reaps the process group. */
     mcphub_supervisor_free(r->sup);
     r->sup = NULL;
+    mcphub__remote_free(r->remote);
+    r->remote = NULL;
     while (r->calls != NULL) {
         pending_call *c = r->calls;
 
@@ -680,7 +779,9 @@ MCPHUB_API mcphub_replica_status mcphub_runner_status(const mcphub_runner *r) { 
 MCPHUB_API const char *mcphub_runner_last_error(const mcphub_runner *r) { return r->last_error; }
 MCPHUB_API uint32_t mcphub_runner_restarts(const mcphub_runner *r)
 {
-    return r->sup ? mcphub_supervisor_restarts(r->sup) : 0;
+    return r->sup      ? mcphub_supervisor_restarts(r->sup)
+           : r->remote ? mcphub__remote_restarts(r->remote)
+                       : 0;
 }
 MCPHUB_API int mcphub_runner_pid(const mcphub_runner *r)
 {
