@@ -7,10 +7,12 @@
  * a fresh integer id unique on the connection, each progress token a fresh
  * integer token, and both are mapped back on the way down.  Cancellations
  * are translated in both directions.  Server-to-client requests (sampling,
- * elicitation, roots) go to one session that declared the capability and
- * has a request in flight, under a fresh id that is mapped back when it
- * answers.  List-changed, resource-updated and logging notifications go to
- * every session.  Messages are rewritten in one pass over their text: only
+ * elicitation, roots) go, under a fresh id that is mapped back when it
+ * answers, to the session that has requests in flight, only when no other
+ * session has any and that session declared the capability; otherwise they
+ * are refused (see mcphub_mux_from_upstream).  List-changed,
+ * resource-updated and logging notifications go to every session.
+ * Messages are rewritten in one pass over their text: only
  * the swapped values change; everything else, numbers included, stays byte
  * for byte, minus whitespace outside strings (so an upstream line never
  * holds a raw newline).
@@ -95,7 +97,7 @@ typedef struct mcphub_mux_stats {
     uint64_t dropped;         /* messages ignored: malformed upstream lines, unknown or
                                  late ids, tokens and cancellations */
     uint64_t refused;         /* server->client requests answered with an error because
-                                 no session could take them */
+                                 no single session could take them */
     uint64_t upstream_msgs;   /* messages passed to send_upstream */
     uint64_t downstream_msgs; /* messages passed to send_downstream */
 } mcphub_mux_stats;
@@ -153,11 +155,24 @@ MCPHUB_API int mcphub_mux_from_downstream(mcphub_mux *mux, uint64_t session, con
  *    and delivered to the session that was asked.
  *  - other notifications: delivered to every open session, unrelated.
  *  - ping: answered upstream with an empty result (MCPHUB_MUX_CONSUMED).
- *  - sampling/createMessage, elicitation/create, roots/list: delivered with
- *    a fresh id to the session that declared the capability and started the
- *    most recent request still in flight, related to that request; when no
- *    session can take it (or for any other method) the server gets error
- *    -32601 saying why (MCPHUB_MUX_CONSUMED).
+ *  - sampling/createMessage, elicitation/create, roots/list: a shared
+ *    server process does not say which client request such a request
+ *    serves, so it is delivered only when exactly one session has requests
+ *    in flight (any session, whatever it declared; the owner's own requests
+ *    do not count) and that session declared the capability: to that
+ *    session, with a fresh id, related to its most recent request still in
+ *    flight.  Sessions that are open but have nothing in flight do not
+ *    count.  When several sessions have requests in flight and at least one
+ *    of them declared the capability, it is refused: the server gets error
+ *    -32603 saying it cannot be routed because several client sessions have
+ *    requests in flight (MCPHUB_MUX_CONSUMED), and no session sees it.  The
+ *    request may come from a call of a session that cannot answer it, and
+ *    any pick could hand one client another's prompt; safety over
+ *    convenience.  (Serving concurrent sampling for several sessions from a
+ *    stdio server takes one server process per session.)  When no session
+ *    with a request in flight declared the capability (or for any other
+ *    method) the server gets error -32601 saying why; an id too long or
+ *    already pending gets -32600, and one past max_server_requests -32603.
  *  - batches: each element handled in turn; the first failure is returned.
  * Returns 0 or a positive code above; MCPHUB_MUX_DROPPED for unknown or
  * late ids and tokens; MCPHUB_E_PARSE / MCPHUB_E_INVAL / MCPHUB_E_TOOBIG for

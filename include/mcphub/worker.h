@@ -11,6 +11,9 @@
  *   /mcp/:server                         Streamable HTTP (one session -> one replica;
  *                                        ?replica=ID picks a replica)
  *   /sse/:server, POST /messages         the legacy HTTP+SSE transport
+ *                                        (/mcp/ and /sse/ for a server this node
+ *                                        does not know: 404, JSON-RPC error -32001
+ *                                        "Unknown server: NAME", any method)
  * every path but /health requiring X-Cluster-Token when a token is set;
  * the replicas (mcphub_runner); and, in a cluster, the agent that registers
  * with the master and heartbeats (mcphub_agent over mcphub_http_client).

@@ -1,20 +1,30 @@
 /* Session affinity: (session, server) -> (node, replica); see
  * include/mcphub/affinity.h.
  *
- * The layout aims at ~100 bytes per route with a million routes:
+ * The layout aims at ~100 bytes per route with a million routes, and at
+ * few dependent cache misses per lookup:
  * - four string pools (sessions, servers, nodes, replicas) intern the ids.
- *   A route holds u32 pool indices; a pool entry counts the routes using it
- *   and heads the list of those routes (for sessions, nodes, replicas).
+ *   A route holds u32 pool indices; a pool entry counts the routes using it,
+ *   heads the list of those routes (for sessions, nodes, replicas) and
+ *   holds its string inline.  Each pool finds its entries through its own
+ *   open-addressing table whose slots hold (entry, hash, length), so a
+ *   probe reads the slot and then only the matching entry.
  * - routes live in fixed-size chunks addressed by a u32 index, so growing
  *   never copies or moves them; freed slots are reused through a free list.
- * - one open-addressing table of route indices keyed by (session index,
- *   server index): linear probing, backward-shift deletion, no tombstones.
+ *   Chunks are aligned to 64 bytes and a route is 64 bytes: one cache line.
+ * - one open-addressing table of (route index, hash) slots keyed by
+ *   (hash of the session string, server index): linear probing,
+ *   backward-shift deletion, no tombstones.  The key hash needs no memory
+ *   but the caller's strings and the (small, hot) server pool, so a lookup
+ *   reads the route slot and the session's pool slot side by side, then
+ *   the route and the session entry side by side: two rounds of misses.
  * - every route sits on four intrusive doubly linked lists threaded
  *   through u32 indices: least recently used, its session, its replica and
  *   its node.  Bulk removals walk exactly the routes they affect.
  *
  * Calls that may fail allocate everything first and link last, so a
  * failure changes nothing.  When the last route goes, all storage goes. */
+#include <stdint.h>
 #include <string.h>
 
 #include "mcphub/affinity.h"
@@ -26,7 +36,15 @@
 #define DEFAULT_MAX_ROUTES 2000000u
 #define CHUNK_BITS 10u
 #define CHUNK_LEN (1u << CHUNK_BITS) /* routes per chunk: 64 KiB */
+#define LINE 64u                     /* cache line; routes are aligned to it */
 #define MIN_TABLE 64u
+#define MIN_POOL_TABLE 16u
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 /* Pools, and the index of each id in route.id[]. */
 enum { S_SESSION, S_SERVER, S_NODE, S_REPLICA, S_KINDS };
@@ -38,13 +56,25 @@ typedef struct aff_str {
     uint32_t refs; /* routes using it, plus holds taken inside one call */
     uint32_t head; /* first route of this session, node or replica, or NIL */
     uint32_t idx;  /* own index in its pool */
+    uint32_t h;    /* hash of s with its pool's seed */
     char s[];
 } aff_str;
 
+/* A slot of a pool's table; the spare bytes next to the pointer hold the
+ * hash and the length, so only a matching entry is read. */
+typedef struct aff_pslot {
+    aff_str *e; /* NULL = empty */
+    uint32_t h;
+    uint32_t len;
+} aff_pslot;
+
 typedef struct aff_pool {
-    mcphub__map by_name; /* s -> aff_str *; its len counts live entries */
-    aff_str **items;     /* index -> entry; NULL when free */
-    uint32_t *free_idx;  /* stack of free indices, as large as items */
+    aff_pslot *slots;
+    size_t slots_cap;         /* power of two, or 0 */
+    uint32_t live;            /* entries in the table */
+    uint32_t seed;
+    aff_str **items;          /* index -> entry; NULL when free */
+    uint32_t *free_idx;       /* stack of free indices, as large as items */
     uint32_t cap, len, nfree; /* len: indices handed out so far */
 } aff_pool;
 
@@ -67,9 +97,9 @@ struct mcphub_affinity {
     mcphub__mem mem;
     uint64_t ttl_ms;
     size_t max_routes;
-    uint32_t seed;
+    uint64_t key_mix;    /* seeds the route keys */
     aff_pool pools[S_KINDS];
-    aff_route **chunks;
+    aff_route **chunks;  /* 64-byte aligned; see chunk_new() */
     size_t nchunks, chunks_cap;
     uint32_t used;       /* route indices handed out so far */
     uint32_t free_route; /* recycled route indices, or NIL */
@@ -79,16 +109,23 @@ struct mcphub_affinity {
     uint32_t lru_head, lru_tail;
 };
 
+/* What a lookup learnt on its way, for bind to reuse. */
+typedef struct aff_found {
+    aff_str *session, *server; /* the interned ids, or NULL */
+    uint32_t session_h, server_h;
+} aff_found;
+
 /* ---- helpers ------------------------------------------------------------ */
 
-static int valid_id(const char *s)
+/* Length of a valid id, 0 if s is NULL, empty or too long. */
+static size_t id_len(const char *s)
 {
     size_t n;
 
     if (s == NULL)
         return 0;
     n = strnlen(s, MCPHUB_AFFINITY_MAX_ID + 1);
-    return n > 0 && n <= MCPHUB_AFFINITY_MAX_ID;
+    return n <= MCPHUB_AFFINITY_MAX_ID ? n : 0;
 }
 
 static aff_route *R(const mcphub_affinity *a, uint32_t r)
@@ -106,22 +143,98 @@ static uint64_t deadline(const mcphub_affinity *a, const aff_route *rt)
     return rt->last_ms > UINT64_MAX - a->ttl_ms ? UINT64_MAX : rt->last_ms + a->ttl_ms;
 }
 
-/* ---- string pools --------------------------------------------------------- */
-
-static aff_str *pool_find(const mcphub_affinity *a, int kind, const char *s)
+static uint32_t str_hash(const mcphub_affinity *a, int kind, const char *s, size_t len)
 {
-    const aff_pool *p = &a->pools[kind];
-
-    return p->by_name.len == 0 ? NULL : mcphub__map_get(&p->by_name, s);
+    return mcphub__hash(s, len, a->pools[kind].seed);
 }
 
-/* Take one reference on s, interning it if new; *idx receives its index. */
-static int pool_hold(mcphub_affinity *a, int kind, const char *s, uint32_t *idx)
+/* ---- string pools --------------------------------------------------------- */
+
+static aff_str *pool_find(const aff_pool *p, const char *s, size_t len, uint32_t h)
+{
+    size_t mask, i;
+
+    if (p->live == 0)
+        return NULL;
+    mask = p->slots_cap - 1;
+    for (i = h & mask;; i = (i + 1) & mask) {
+        const aff_pslot *sl = &p->slots[i];
+
+        if (sl->e == NULL)
+            return NULL;
+        if (sl->h == h && sl->len == len && memcmp(sl->e->s, s, len) == 0)
+            return sl->e;
+    }
+}
+
+static void pslot_place(aff_pslot *slots, size_t cap, aff_pslot s)
+{
+    size_t i;
+
+    for (i = s.h & (cap - 1); slots[i].e != NULL; i = (i + 1) & (cap - 1))
+        ;
+    slots[i] = s;
+}
+
+/* Make room for n entries in all, at most 3/4 load. */
+static int pool_reserve(mcphub_affinity *a, aff_pool *p, size_t n)
+{
+    size_t cap = p->slots_cap ? p->slots_cap : MIN_POOL_TABLE, i;
+    aff_pslot *slots;
+
+    while (n > cap / 4 * 3) {
+        if (cap > SIZE_MAX / 2 / sizeof *slots)
+            return MCPHUB_E_NOMEM;
+        cap *= 2;
+    }
+    if (cap == p->slots_cap)
+        return 0;
+    slots = mcphub__calloc(&a->mem, cap, sizeof *slots);
+    if (slots == NULL)
+        return MCPHUB_E_NOMEM;
+    for (i = 0; i < p->slots_cap; i++)
+        if (p->slots[i].e != NULL)
+            pslot_place(slots, cap, p->slots[i]);
+    mcphub__free(&a->mem, p->slots);
+    p->slots = slots;
+    p->slots_cap = cap;
+    return 0;
+}
+
+/* Take the slot of e out of p's table (backward-shift deletion). */
+static void pool_unindex(aff_pool *p, const aff_str *e)
+{
+    size_t mask = p->slots_cap - 1, i, j;
+
+    for (i = e->h & mask; p->slots[i].e != e; i = (i + 1) & mask)
+        ;
+    for (j = i;;) {
+        size_t home;
+
+        j = (j + 1) & mask;
+        if (p->slots[j].e == NULL)
+            break;
+        home = p->slots[j].h & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            p->slots[i] = p->slots[j];
+            i = j;
+        }
+    }
+    memset(&p->slots[i], 0, sizeof p->slots[i]);
+    p->live--;
+}
+
+/* Take one reference on s (len bytes, hash h), interning it if new; *idx
+ * receives its index.  e is s's entry when the caller already found it. */
+static int pool_hold(mcphub_affinity *a, int kind, aff_str *e, const char *s, size_t len,
+                     uint32_t h, uint32_t *idx)
 {
     aff_pool *p = &a->pools[kind];
-    aff_str *e = pool_find(a, kind, s);
-    size_t len;
+    aff_pslot slot;
+    int rc;
 
+    if (e == NULL)
+        e = pool_find(p, s, len, h);
     if (e != NULL) {
         e->refs++;
         *idx = e->idx;
@@ -143,23 +256,26 @@ static int pool_hold(mcphub_affinity *a, int kind, const char *s, uint32_t *idx)
         p->free_idx = free_idx;
         p->cap = cap;
     }
-    len = strlen(s);
     e = mcphub__malloc(&a->mem, offsetof(aff_str, s) + len + 1);
     if (e == NULL)
         return MCPHUB_E_NOMEM;
-    memcpy(e->s, s, len + 1);
+    rc = pool_reserve(a, p, (size_t)p->live + 1);
+    if (rc != 0) {
+        mcphub__free(&a->mem, e);
+        return rc;
+    }
+    memcpy(e->s, s, len);
+    e->s[len] = '\0';
     e->refs = 1;
     e->head = NIL;
-    e->idx = p->nfree ? p->free_idx[p->nfree - 1] : p->len;
-    if (mcphub__map_put(&p->by_name, e->s, e, NULL) != 0) {
-        mcphub__free(&a->mem, e);
-        return MCPHUB_E_NOMEM;
-    }
-    if (p->nfree)
-        p->nfree--;
-    else
-        p->len++;
+    e->h = h;
+    e->idx = p->nfree ? p->free_idx[--p->nfree] : p->len++;
     p->items[e->idx] = e;
+    slot.e = e;
+    slot.h = h;
+    slot.len = (uint32_t)len;
+    pslot_place(p->slots, p->slots_cap, slot);
+    p->live++;
     *idx = e->idx;
     return 0;
 }
@@ -172,7 +288,7 @@ static void pool_release(mcphub_affinity *a, int kind, uint32_t idx)
 
     if (--e->refs != 0)
         return;
-    mcphub__map_del(&p->by_name, e->s);
+    pool_unindex(p, e);
     p->items[idx] = NULL;
     p->free_idx[p->nfree++] = idx;
     mcphub__free(&a->mem, e);
@@ -185,12 +301,23 @@ static void pool_clear(mcphub_affinity *a, int kind)
 
     for (i = 0; i < p->len; i++)
         mcphub__free(&a->mem, p->items[i]);
-    mcphub__map_free(&p->by_name);
+    mcphub__free(&a->mem, p->slots);
     mcphub__free(&a->mem, p->items);
     mcphub__free(&a->mem, p->free_idx);
+    p->slots = NULL;
+    p->slots_cap = 0;
+    p->live = 0;
     p->items = NULL;
     p->free_idx = NULL;
     p->cap = p->len = p->nfree = 0;
+}
+
+/* The entry of s in its pool, or NULL (s must be a valid id). */
+static aff_str *pool_lookup(const mcphub_affinity *a, int kind, const char *s, size_t len)
+{
+    if (a->pools[kind].live == 0)
+        return NULL;
+    return pool_find(&a->pools[kind], s, len, str_hash(a, kind, s, len));
 }
 
 /* ---- intrusive lists ------------------------------------------------------ */
@@ -249,6 +376,29 @@ static void lru_append(mcphub_affinity *a, uint32_t r)
 
 /* ---- route storage -------------------------------------------------------- */
 
+/* A chunk of CHUNK_LEN routes aligned to LINE bytes, so that every route
+ * is one cache line; the block's own address sits just before it. */
+static aff_route *chunk_new(mcphub_affinity *a)
+{
+    unsigned char *raw = mcphub__malloc(&a->mem, CHUNK_LEN * sizeof(aff_route) + LINE +
+                                                     sizeof(void *));
+    uintptr_t at;
+
+    if (raw == NULL)
+        return NULL;
+    at = ((uintptr_t)raw + sizeof(void *) + LINE - 1) & ~(uintptr_t)(LINE - 1);
+    memcpy((unsigned char *)at - sizeof(void *), &raw, sizeof raw);
+    return (aff_route *)at;
+}
+
+static void chunk_free(mcphub_affinity *a, aff_route *chunk)
+{
+    void *raw;
+
+    memcpy(&raw, (unsigned char *)chunk - sizeof raw, sizeof raw);
+    mcphub__free(&a->mem, raw);
+}
+
 /* Make sure route_take() has a slot to give. */
 static int route_reserve(mcphub_affinity *a)
 {
@@ -265,7 +415,7 @@ static int route_reserve(mcphub_affinity *a)
         a->chunks = chunks;
         a->chunks_cap = cap;
     }
-    chunk = mcphub__malloc(&a->mem, CHUNK_LEN * sizeof *chunk);
+    chunk = chunk_new(a);
     if (chunk == NULL)
         return MCPHUB_E_NOMEM;
     a->chunks[a->nchunks++] = chunk;
@@ -285,11 +435,13 @@ static uint32_t route_take(mcphub_affinity *a)
 
 /* ---- the (session, server) -> route table --------------------------------- */
 
-static uint32_t key_hash(const mcphub_affinity *a, uint32_t session, uint32_t server)
+/* Key of a route from its session string's hash and its server's index:
+ * computable before reading any of the table, and, kept in each session
+ * entry, again when the route goes.  Seeded through the session hash and
+ * key_mix; murmur3's 64-bit finalizer spreads it to the low bits. */
+static uint32_t key_hash(const mcphub_affinity *a, uint32_t session_h, uint32_t server)
 {
-    /* The indices are ours, not a peer's, but seed anyway; then a 64-bit
-     * finalizer (murmur3's) so every key bit reaches the low bits. */
-    uint64_t k = ((uint64_t)session << 32 | server) ^ ((uint64_t)a->seed * UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t k = ((uint64_t)session_h << 32 | server) ^ a->key_mix;
 
     k ^= k >> 33;
     k *= UINT64_C(0xff51afd7ed558ccd);
@@ -297,34 +449,6 @@ static uint32_t key_hash(const mcphub_affinity *a, uint32_t session, uint32_t se
     k *= UINT64_C(0xc4ceb9fe1a85ec53);
     k ^= k >> 33;
     return (uint32_t)k;
-}
-
-/* Route index of (session, server), or NIL; *pos gets its slot. */
-static uint32_t table_find(const mcphub_affinity *a, uint32_t session, uint32_t server,
-                           size_t *pos)
-{
-    uint32_t h;
-    size_t mask, i;
-
-    if (a->table_cap == 0)
-        return NIL;
-    h = key_hash(a, session, server);
-    mask = a->table_cap - 1;
-    for (i = h & mask;; i = (i + 1) & mask) {
-        const aff_slot *s = &a->table[i];
-
-        if (s->ref == 0)
-            return NIL;
-        if (s->h == h) {
-            const aff_route *rt = R(a, s->ref - 1);
-
-            if (rt->id[S_SESSION] == session && rt->id[S_SERVER] == server) {
-                if (pos != NULL)
-                    *pos = i;
-                return s->ref - 1;
-            }
-        }
-    }
 }
 
 static void table_place(aff_slot *table, size_t cap, aff_slot s)
@@ -394,7 +518,7 @@ static void drop_storage(mcphub_affinity *a)
     int k;
 
     for (i = 0; i < a->nchunks; i++)
-        mcphub__free(&a->mem, a->chunks[i]);
+        chunk_free(a, a->chunks[i]);
     mcphub__free(&a->mem, a->chunks);
     mcphub__free(&a->mem, a->table);
     a->chunks = NULL;
@@ -414,27 +538,57 @@ static void drop_storage_if_empty(mcphub_affinity *a)
         drop_storage(a);
 }
 
-static uint32_t lookup(const mcphub_affinity *a, const char *session_id, const char *server)
+/* Route of (session, server), both valid ids of the given lengths, or NIL.
+ * The slot of the route and the slot of the session entry are independent
+ * of each other, and so are the route and the entry: the misses overlap. */
+static uint32_t lookup(const mcphub_affinity *a, const char *session, size_t session_len,
+                       const char *server, size_t server_len, aff_found *f)
 {
-    const aff_str *s = pool_find(a, S_SESSION, session_id);
-    const aff_str *v;
+    const aff_slot *table = a->table;
+    const aff_str *se, *sv;
+    size_t mask, i;
+    uint32_t h;
 
-    if (s == NULL)
+    f->session = f->server = NULL;
+    f->session_h = str_hash(a, S_SESSION, session, session_len);
+    f->server_h = str_hash(a, S_SERVER, server, server_len);
+    if (a->count == 0)
         return NIL;
-    v = pool_find(a, S_SERVER, server);
-    if (v == NULL)
+    sv = f->server = pool_find(&a->pools[S_SERVER], server, server_len, f->server_h);
+    if (sv == NULL)
         return NIL;
-    return table_find(a, s->idx, v->idx, NULL);
+    h = key_hash(a, f->session_h, sv->idx);
+    mask = a->table_cap - 1;
+    PREFETCH(&table[h & mask]);
+    se = f->session = pool_find(&a->pools[S_SESSION], session, session_len, f->session_h);
+    if (se == NULL)
+        return NIL;
+    for (i = h & mask;; i = (i + 1) & mask) {
+        const aff_slot *s = &table[i];
+
+        if (s->ref == 0)
+            return NIL;
+        if (s->h == h) {
+            const aff_route *rt = R(a, s->ref - 1);
+
+            if (rt->id[S_SESSION] == se->idx && rt->id[S_SERVER] == sv->idx)
+                return s->ref - 1;
+        }
+    }
 }
 
 static void route_remove(mcphub_affinity *a, uint32_t r)
 {
     aff_route *rt = R(a, r);
-    size_t pos = 0;
+    size_t mask = a->table_cap - 1, i;
     int k;
 
-    if (table_find(a, rt->id[S_SESSION], rt->id[S_SERVER], &pos) == r)
-        table_remove_at(a, pos);
+    i = key_hash(a, str_at(a, S_SESSION, rt->id[S_SESSION])->h, rt->id[S_SERVER]) & mask;
+    for (; a->table[i].ref != 0; i = (i + 1) & mask)
+        if (a->table[i].ref == r + 1) {
+            table_remove_at(a, i);
+            break;
+        }
     for (k = 0; k < L_KINDS; k++)
         list_unlink(a, r, k);
     for (k = 0; k < S_KINDS; k++)
@@ -482,6 +636,7 @@ int mcphub_affinity_new(mcphub_affinity **out, const mcphub_affinity_opts *opts,
     mcphub__mem m;
     size_t max_routes;
     uint64_t ttl_ms;
+    uint32_t seed;
     int rc, k;
 
     if (out == NULL)
@@ -502,9 +657,10 @@ int mcphub_affinity_new(mcphub_affinity **out, const mcphub_affinity_opts *opts,
     a->mem = m;
     a->ttl_ms = ttl_ms ? ttl_ms : DEFAULT_TTL_MS;
     a->max_routes = max_routes ? max_routes : DEFAULT_MAX_ROUTES;
-    a->seed = MCPHUB__GET(opts, mcphub_affinity_opts, hash_seed, 0);
+    seed = MCPHUB__GET(opts, mcphub_affinity_opts, hash_seed, 0);
+    a->key_mix = (uint64_t)seed * UINT64_C(0x9e3779b97f4a7c15);
     for (k = 0; k < S_KINDS; k++)
-        mcphub__map_init(&a->pools[k].by_name, &a->mem, a->seed + (uint32_t)k);
+        a->pools[k].seed = seed + (uint32_t)k;
     a->free_route = NIL;
     a->lru_head = a->lru_tail = NIL;
     *out = a;
@@ -519,16 +675,18 @@ void mcphub_affinity_free(mcphub_affinity *a)
     mcphub__free(&a->mem, a);
 }
 
-static int rebind(mcphub_affinity *a, uint32_t r, const char *node, const char *replica,
-                  uint64_t now_ms)
+static int rebind(mcphub_affinity *a, uint32_t r, const char *node, size_t node_len,
+                  const char *replica, size_t replica_len, uint64_t now_ms)
 {
     uint32_t node_id, replica_id;
     int rc;
 
-    rc = pool_hold(a, S_NODE, node, &node_id);
+    rc = pool_hold(a, S_NODE, NULL, node, node_len, str_hash(a, S_NODE, node, node_len),
+                   &node_id);
     if (rc != 0)
         return rc;
-    rc = pool_hold(a, S_REPLICA, replica, &replica_id);
+    rc = pool_hold(a, S_REPLICA, NULL, replica, replica_len,
+                   str_hash(a, S_REPLICA, replica, replica_len), &replica_id);
     if (rc != 0) {
         pool_release(a, S_NODE, node_id);
         return rc;
@@ -545,25 +703,39 @@ int mcphub_affinity_bind(mcphub_affinity *a, const char *session_id, const char 
                          const char *node, const char *replica, uint64_t now_ms)
 {
     const char *names[S_KINDS];
-    uint32_t ids[S_KINDS], r;
+    size_t lens[S_KINDS];
+    uint32_t hashes[S_KINDS], ids[S_KINDS], r;
+    aff_str *found[S_KINDS];
+    aff_found f;
     aff_route *rt;
     int rc = 0, k, held = 0;
 
-    if (a == NULL || !valid_id(session_id) || !valid_id(server) || !valid_id(node) ||
-        !valid_id(replica))
+    if (a == NULL)
         return MCPHUB_E_INVAL;
-    r = lookup(a, session_id, server);
-    if (r != NIL)
-        return rebind(a, r, node, replica, now_ms);
-    if (a->count >= a->max_routes)
-        return MCPHUB_E_FULL;
-
     names[S_SESSION] = session_id;
     names[S_SERVER] = server;
     names[S_NODE] = node;
     names[S_REPLICA] = replica;
+    for (k = 0; k < S_KINDS; k++) {
+        lens[k] = id_len(names[k]);
+        if (lens[k] == 0)
+            return MCPHUB_E_INVAL;
+    }
+    r = lookup(a, session_id, lens[S_SESSION], server, lens[S_SERVER], &f);
+    if (r != NIL)
+        return rebind(a, r, node, lens[S_NODE], replica, lens[S_REPLICA], now_ms);
+    if (a->count >= a->max_routes)
+        return MCPHUB_E_FULL;
+
+    found[S_SESSION] = f.session;
+    found[S_SERVER] = f.server;
+    found[S_NODE] = found[S_REPLICA] = NULL;
+    hashes[S_SESSION] = f.session_h;
+    hashes[S_SERVER] = f.server_h;
+    hashes[S_NODE] = str_hash(a, S_NODE, node, lens[S_NODE]);
+    hashes[S_REPLICA] = str_hash(a, S_REPLICA, replica, lens[S_REPLICA]);
     for (held = 0; held < S_KINDS; held++) {
-        rc = pool_hold(a, held, names[held], &ids[held]);
+        rc = pool_hold(a, held, found[held], names[held], lens[held], hashes[held], &ids[held]);
         if (rc != 0)
             break;
     }
@@ -591,7 +763,7 @@ int mcphub_affinity_bind(mcphub_affinity *a, const char *session_id, const char 
         aff_slot s;
 
         s.ref = r + 1;
-        s.h = key_hash(a, ids[S_SESSION], ids[S_SERVER]);
+        s.h = key_hash(a, hashes[S_SESSION], ids[S_SERVER]);
         table_place(a->table, a->table_cap, s);
     }
     a->count++;
@@ -602,16 +774,22 @@ int mcphub_affinity_get(const mcphub_affinity *a, const char *session_id, const 
                         mcphub_route *out)
 {
     const aff_route *rt;
+    size_t session_len, server_len;
+    aff_found f;
     uint32_t r;
 
-    if (a == NULL || out == NULL || !valid_id(session_id) || !valid_id(server))
+    if (a == NULL || out == NULL)
         return MCPHUB_E_INVAL;
-    r = lookup(a, session_id, server);
+    session_len = id_len(session_id);
+    server_len = id_len(server);
+    if (session_len == 0 || server_len == 0)
+        return MCPHUB_E_INVAL;
+    r = lookup(a, session_id, session_len, server, server_len, &f);
     if (r == NIL)
         return MCPHUB_E_NOTFOUND;
     rt = R(a, r);
-    out->session_id = str_at(a, S_SESSION, rt->id[S_SESSION])->s;
-    out->server = str_at(a, S_SERVER, rt->id[S_SERVER])->s;
+    out->session_id = f.session->s;
+    out->server = f.server->s;
     out->node = str_at(a, S_NODE, rt->id[S_NODE])->s;
     out->replica = str_at(a, S_REPLICA, rt->id[S_REPLICA])->s;
     out->created_ms = rt->created_ms;
@@ -619,16 +797,31 @@ int mcphub_affinity_get(const mcphub_affinity *a, const char *session_id, const 
     return 0;
 }
 
+/* The route of (session_id, server) into *r: 0, MCPHUB_E_INVAL or
+ * MCPHUB_E_NOTFOUND. */
+static int find_route(const mcphub_affinity *a, const char *session_id, const char *server,
+                      uint32_t *r)
+{
+    size_t session_len = id_len(session_id), server_len = id_len(server);
+    aff_found f;
+
+    if (session_len == 0 || server_len == 0)
+        return MCPHUB_E_INVAL;
+    *r = lookup(a, session_id, session_len, server, server_len, &f);
+    return *r == NIL ? MCPHUB_E_NOTFOUND : 0;
+}
+
 int mcphub_affinity_touch(mcphub_affinity *a, const char *session_id, const char *server,
                           uint64_t now_ms)
 {
     uint32_t r;
+    int rc;
 
-    if (a == NULL || !valid_id(session_id) || !valid_id(server))
+    if (a == NULL)
         return MCPHUB_E_INVAL;
-    r = lookup(a, session_id, server);
-    if (r == NIL)
-        return MCPHUB_E_NOTFOUND;
+    rc = find_route(a, session_id, server, &r);
+    if (rc != 0)
+        return rc;
     R(a, r)->last_ms = now_ms;
     list_unlink(a, r, L_LRU);
     lru_append(a, r);
@@ -638,12 +831,13 @@ int mcphub_affinity_touch(mcphub_affinity *a, const char *session_id, const char
 int mcphub_affinity_unbind(mcphub_affinity *a, const char *session_id, const char *server)
 {
     uint32_t r;
+    int rc;
 
-    if (a == NULL || !valid_id(session_id) || !valid_id(server))
+    if (a == NULL)
         return MCPHUB_E_INVAL;
-    r = lookup(a, session_id, server);
-    if (r == NIL)
-        return MCPHUB_E_NOTFOUND;
+    rc = find_route(a, session_id, server, &r);
+    if (rc != 0)
+        return rc;
     route_remove(a, r);
     drop_storage_if_empty(a);
     return 0;
@@ -651,21 +845,23 @@ int mcphub_affinity_unbind(mcphub_affinity *a, const char *session_id, const cha
 
 size_t mcphub_affinity_unbind_session(mcphub_affinity *a, const char *session_id)
 {
+    size_t len = id_len(session_id);
     aff_str *e;
 
-    if (a == NULL || !valid_id(session_id))
+    if (a == NULL || len == 0)
         return 0;
-    e = pool_find(a, S_SESSION, session_id);
+    e = pool_lookup(a, S_SESSION, session_id, len);
     return e == NULL ? 0 : remove_all(a, e);
 }
 
 size_t mcphub_affinity_unbind_node(mcphub_affinity *a, const char *node)
 {
+    size_t len = id_len(node);
     aff_str *e;
 
-    if (a == NULL || !valid_id(node))
+    if (a == NULL || len == 0)
         return 0;
-    e = pool_find(a, S_NODE, node);
+    e = pool_lookup(a, S_NODE, node, len);
     return e == NULL ? 0 : remove_all(a, e);
 }
 
@@ -694,24 +890,30 @@ uint64_t mcphub_affinity_next_deadline(const mcphub_affinity *a)
 size_t mcphub_affinity_migrate_replica(mcphub_affinity *a, const char *old_replica,
                                        const char *new_node, const char *new_replica)
 {
+    size_t old_len = id_len(old_replica), node_len = 0, replica_len = 0, n, i;
     aff_str *e;
     uint32_t node_id, replica_id, r;
-    size_t n, i;
 
-    if (a == NULL || !valid_id(old_replica))
+    if (a == NULL || old_len == 0)
         return 0;
-    if (new_replica != NULL && (!valid_id(new_node) || !valid_id(new_replica)))
-        return 0;
-    e = pool_find(a, S_REPLICA, old_replica);
+    if (new_replica != NULL) {
+        node_len = id_len(new_node);
+        replica_len = id_len(new_replica);
+        if (node_len == 0 || replica_len == 0)
+            return 0;
+    }
+    e = pool_lookup(a, S_REPLICA, old_replica, old_len);
     if (e == NULL)
         return 0;
     if (new_replica == NULL)
         return remove_all(a, e);
 
     n = e->refs; /* before the holds: new_replica may be old_replica */
-    if (pool_hold(a, S_NODE, new_node, &node_id) != 0)
+    if (pool_hold(a, S_NODE, NULL, new_node, node_len, str_hash(a, S_NODE, new_node, node_len),
+                  &node_id) != 0)
         return 0;
-    if (pool_hold(a, S_REPLICA, new_replica, &replica_id) != 0) {
+    if (pool_hold(a, S_REPLICA, NULL, new_replica, replica_len,
+                  str_hash(a, S_REPLICA, new_replica, replica_len), &replica_id) != 0) {
         pool_release(a, S_NODE, node_id);
         return 0;
     }
@@ -740,17 +942,18 @@ size_t mcphub_affinity_count(const mcphub_affinity *a)
 
 size_t mcphub_affinity_count_replica(const mcphub_affinity *a, const char *replica)
 {
+    size_t len = id_len(replica);
     const aff_str *e;
 
-    if (a == NULL || !valid_id(replica))
+    if (a == NULL || len == 0)
         return 0;
-    e = pool_find(a, S_REPLICA, replica);
+    e = pool_lookup(a, S_REPLICA, replica, len);
     return e == NULL ? 0 : e->refs;
 }
 
 size_t mcphub_affinity_session_count(const mcphub_affinity *a)
 {
-    return a == NULL ? 0 : a->pools[S_SESSION].by_name.len;
+    return a == NULL ? 0 : a->pools[S_SESSION].live;
 }
 
 void mcphub_affinity_foreach(const mcphub_affinity *a, mcphub_affinity_visit_fn fn,

@@ -9,6 +9,7 @@
  * and a worker that lost a replica is told again in its heartbeat reply. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "coordinator_int.h"
@@ -649,6 +650,102 @@ static int is_draining(const mcphub_coordinator *c, const char *node)
     return 0;
 }
 
+/* Order replicas by server then node, to count distinct nodes per server. */
+static int cmp_server_node(const void *a, const void *b)
+{
+    const coord_replica *x = *(const coord_replica *const *)a, *y = *(const coord_replica *const *)b;
+    int d = strcmp(x->server, y->server);
+
+    return d != 0 ? d : strcmp(x->node, y->node);
+}
+
+/* Count each server's live, running and starting replicas and the nodes
+ * they are on.  Live: not on an offline node, not stopped or terminated. */
+static int count_replicas(mcphub_coordinator *c)
+{
+    const coord_replica **v;
+    coord_server *s;
+    size_t i;
+
+    for (i = 0; i < c->servers.len; i++) {
+        s = c->servers.items[i];
+        s->n_live = s->n_running = s->n_flux = s->n_nodes = 0;
+    }
+    v = mcphub__calloc(&c->mem, c->replicas.len ? c->replicas.len : 1, sizeof *v);
+    if (v == NULL)
+        return MCPHUB_E_NOMEM;
+    memcpy(v, c->replicas.items, c->replicas.len * sizeof *v);
+    qsort(v, c->replicas.len, sizeof *v, cmp_server_node);
+    for (i = 0; i < c->replicas.len; i++) {
+        const coord_replica *r = v[i];
+
+        if (r->view.status == MCPHUB_REPLICA_STOPPED || r->view.status == MCPHUB_REPLICA_TERMINATED ||
+            node_is(c, r->node, MCPHUB_NODE_OFFLINE) || (s = mcphub__coord_server(c, r->server)) == NULL)
+            continue;
+        s->n_live++;
+        s->n_running += r->view.status == MCPHUB_REPLICA_RUNNING;
+        s->n_flux += r->view.status == MCPHUB_REPLICA_PENDING ||
+                     r->view.status == MCPHUB_REPLICA_STARTING;
+        if (i == 0 || strcmp(v[i - 1]->server, r->server) != 0 ||
+            strcmp(v[i - 1]->node, r->node) != 0)
+            s->n_nodes++;
+    }
+    mcphub__free(&c->mem, v);
+    return 0;
+}
+
+/* An online node that could take a replica of s and holds none. */
+static int has_free_node(const mcphub_coordinator *c, const coord_server *s)
+{
+    size_t i, j, k, n = mcphub_registry_count(c->registry);
+
+    for (i = 0; i < n; i++) {
+        const mcphub_node *nd = mcphub_registry_at(c->registry, i);
+        size_t load = 0;
+        int holds = 0, excl = 0;
+
+        if (nd->status != MCPHUB_NODE_ONLINE || is_draining(c, nd->id))
+            continue;
+        for (k = 0; k < s->exclude_node_ids_len; k++)
+            excl |= strcmp(s->exclude_node_ids[k], nd->id) == 0;
+        for (j = 0; j < c->replicas.len && !holds; j++) {
+            const coord_replica *r = c->replicas.items[j];
+
+            if (strcmp(r->node, nd->id) == 0) {
+                load++;
+                holds = strcmp(r->server, s->name) == 0;
+            }
+        }
+        if (!excl && !holds && (nd->max_servers == 0 || load < nd->max_servers))
+            return 1;
+    }
+    return 0;
+}
+
+/* How many replicas the plan asks of s.  Replicas placed while few nodes
+ * were known may share a node once more join: then one extra replica is
+ * started on a node that has none (a surge), the count is held while it
+ * starts, and when everything runs the scheduler's scale-down removes a
+ * replica from the node holding two — no moment with fewer running. */
+static uint32_t plan_replicas(mcphub_coordinator *c, coord_server *s)
+{
+    if (s->surging) {
+        if (s->n_flux > 0 && s->n_live > s->replicas)
+            return s->n_live;
+        s->surging = 0;
+        return s->replicas;
+    }
+    if (s->replicas > 1 && s->n_live == s->replicas && s->n_running == s->n_live &&
+        s->n_nodes < s->n_live && has_free_node(c, s)) {
+        s->surging = 1;
+        mcphub__coord_log(c, MCPHUB_LOG_INFO,
+                          "replicas_rebalance server=%s replicas=%u nodes=%u reason=shared-node",
+                          s->name, s->replicas, s->n_nodes);
+        return s->replicas + 1;
+    }
+    return s->replicas;
+}
+
 static int build_input(mcphub_coordinator *c, mcphub_sched_input *in, mcphub_sched_node **nodes,
                        mcphub_sched_replica **reps, mcphub_replica_config **cfgs)
 {
@@ -675,13 +772,15 @@ static int build_input(mcphub_coordinator *c, mcphub_sched_input *in, mcphub_sch
         (*reps)[i].node = r->node;
         (*reps)[i].status = r->view.status;
     }
+    if (count_replicas(c) != 0)
+        return MCPHUB_E_NOMEM;
     for (i = 0; i < c->servers.len; i++) {
-        const coord_server *s = c->servers.items[i];
+        coord_server *s = c->servers.items[i];
         mcphub_replica_config *rc = &(*cfgs)[i];
 
         rc->size = sizeof *rc;
         rc->server = s->name;
-        rc->replicas = s->replicas;
+        rc->replicas = plan_replicas(c, s);
         rc->node_ids = (const char *const *)s->node_ids;
         rc->node_ids_len = s->node_ids_len;
         rc->exclude_node_ids = (const char *const *)s->exclude_node_ids;
@@ -1300,6 +1399,7 @@ MCPHUB_API int mcphub_coordinator_route_failed(mcphub_coordinator *c, const char
     snprintf(old, sizeof old, "%s", route.replica);
     mcphub_affinity_unbind(c->affinity, session_id, server);
     sync_active(c, old);
+    c->failovers++;
     /* Passive health: no new sessions go to the replica until its worker
      * reports it running again. */
     if (replica_get(c, old) != NULL) {

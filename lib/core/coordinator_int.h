@@ -26,6 +26,9 @@ typedef struct coord_server {
     char *shortfall;           /* last plan's reason, or NULL */
     uint32_t running;
     int from_api;              /* replica settings changed through the API: persisted */
+    int surging;               /* rebalancing: one extra replica under way */
+    /* counted afresh at each reconcile */
+    uint32_t n_live, n_running, n_flux, n_nodes;
 } coord_server;
 
 /* A replica the coordinator placed or adopted. */

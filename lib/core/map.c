@@ -10,11 +10,39 @@ static uint64_t rotl64(uint64_t x, unsigned r)
     return (x << r) | (x >> (64 - r));
 }
 
+/* The last n (0..7) bytes of a key, as memcpy(&w, tail, n) into a zeroed w
+ * would give; whole is the key's full length.  Never through memory: a
+ * variable-length memcpy into w compiles to byte stores and a wide load
+ * that cannot be forwarded from them, so the load waits until the stores
+ * retire, i.e. until every older cache miss has been served, and hashing
+ * a key after a lookup that missed the cache would serialize behind it. */
+static uint64_t tail_word(const char *tail, size_t n, size_t whole)
+{
+    uint64_t w = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n == 0)
+        return 0;
+    if (whole >= 8) {
+        /* the 8 bytes ending with the key, its tail in the high ones */
+        memcpy(&w, tail + n - 8, 8);
+        return w >> (64 - 8 * n);
+    }
+    while (n > 0)
+        w = w << 8 | (unsigned char)tail[--n];
+#else
+    (void)whole;
+    memcpy(&w, tail, n);
+#endif
+    return w;
+}
+
 uint32_t mcphub__hash(const char *key, size_t len, uint32_t seed)
 {
     /* Eight bytes a step (ids are 36-byte UUIDs and the like), each word
      * mixed by multiply-rotate, seeded, then a murmur3 64-bit finalizer. */
     uint64_t h = ((uint64_t)seed << 32 | seed) ^ ((uint64_t)len * 0x9e3779b97f4a7c15u);
+    size_t whole = len;
     uint64_t w;
 
     while (len >= 8) {
@@ -24,8 +52,7 @@ uint32_t mcphub__hash(const char *key, size_t len, uint32_t seed)
         key += 8;
         len -= 8;
     }
-    w = 0;
-    memcpy(&w, key, len);
+    w = tail_word(key, len, whole);
     h ^= rotl64(w * 0x87c37b91114253d5u, 31) * 0x4cf5ad432745937fu;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdu;

@@ -10,7 +10,8 @@
  *   s2c_up    "<server's id>"             -> mux_s2c (server cancellations)
  * plus intrusive lists: each session's requests and pending server->client
  * requests (so closing it costs its own entries only), and per capability
- * the requests in start order (so routing a sampling request is O(1)).
+ * the requests in start order (so routing a sampling request looks at the
+ * newest session's requests only).
  * Every message is classified once and rewritten in one pass into a scratch
  * buffer that is reused. */
 #include <stdio.h>
@@ -70,6 +71,7 @@ struct mcphub_mux {
     uint64_t next_down; /* last id given to a forwarded server->client request */
     mcphub__map sessions, reqs, by_down, s2c_down, s2c_up;
     mux_req *cap_head[CAP_N], *cap_tail[CAP_N];
+    uint32_t busy;  /* sessions with at least one request in flight */
     char *buf; /* scratch for one outgoing message */
     size_t buf_cap;
     mcphub_mux_stats st;
@@ -270,6 +272,8 @@ static void req_commit(mcphub_mux *mux, mux_req *r)
     if (s == NULL)
         return;
     mcphub__map_put(&mux->by_down, r->text, r, NULL);
+    if (s->reqs == NULL)
+        mux->busy++;
     r->snext = s->reqs;
     if (s->reqs != NULL)
         s->reqs->sprev = r;
@@ -301,6 +305,8 @@ static void req_forget(mcphub_mux *mux, mux_req *r)
             s->reqs = r->snext;
         if (r->snext != NULL)
             r->snext->sprev = r->sprev;
+        if (s->reqs == NULL)
+            mux->busy--;
         for (i = 0; i < CAP_N; i++) {
             if (!(s->caps & (1u << i)))
                 continue;
@@ -757,7 +763,7 @@ static int up_request(mcphub_mux *mux, const mcphub_jsonrpc_msg *m, const char *
 {
     static const char pong_head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
     static const char pong_tail[] = ",\"result\":{}}";
-    char why[MCPHUB_JSONRPC_METHOD_MAX + 160];
+    char why[MCPHUB_JSONRPC_METHOD_MAX + 400];
     mcphub_jsonrpc_edit e;
     const char *out = NULL;
     size_t olen = 0, rl;
@@ -794,6 +800,19 @@ static int up_request(mcphub_mux *mux, const mcphub_jsonrpc_msg *m, const char *
                  "has a request in flight)",
                  m->method, cap_names[cap]);
         return refuse(mux, m, MCPHUB_JSONRPC_METHOD_NOT_FOUND, why);
+    }
+    /* A shared server process does not say which request a server->client
+     * request belongs to.  With requests of any other session in flight —
+     * capable or not: the request may come from a call of a session that
+     * cannot answer it — any pick could hand one client another's prompt:
+     * refuse. */
+    if (mux->busy > 1) {
+        snprintf(why, sizeof why,
+                 "%s cannot be routed: several client sessions have requests in flight on "
+                 "this shared server process, which does not say which request this belongs "
+                 "to; try again",
+                 m->method);
+        return refuse(mux, m, MCPHUB_JSONRPC_INTERNAL_ERROR, why);
     }
     if (mux->st.server_requests >= mux->max_s2c)
         return refuse(mux, m, MCPHUB_JSONRPC_INTERNAL_ERROR,

@@ -520,9 +520,11 @@ MCPHUB_API int mcphub_registry_check_result(mcphub_registry *r, const char *id, 
     }
     inc_sat(&n->fails);
     n->successes = 0;
+    /* A failed check only ever moves a node down: an offline node stays
+     * offline (it must not bounce back to unhealthy and fail over again). */
     if (n->fails >= r->fall)
         change(r, n, MCPHUB_NODE_OFFLINE, "check-failed");
-    else
+    else if (n->view.status == MCPHUB_NODE_ONLINE)
         change(r, n, MCPHUB_NODE_UNHEALTHY, "check-failed");
     return 0;
 }

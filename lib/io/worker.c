@@ -483,6 +483,22 @@ static void not_found(mcphub_http_request *req, const char *path)
     mcphub__respond_envelope(req, 404, 0, msg, NULL);
 }
 
+/* /mcp/:server (or /sse/:server) for a server this node does not know: 404
+ * with a JSON-RPC error, whatever the method, before any session exists. */
+static void unknown_server(mcphub_http_request *req, const char *server)
+{
+    char text[300];
+    json_t *msg;
+
+    snprintf(text, sizeof text, "Unknown server: %.200s", server);
+    msg = json_string(text);
+    if (msg == NULL) /* the name is not UTF-8 */
+        msg = json_string("Unknown server");
+    mcphub__respond_json(req, 404,
+                         json_pack("{s:s, s:{s:i, s:o}, s:n}", "jsonrpc", "2.0", "error", "code",
+                                   -32001, "message", msg, "id"));
+}
+
 /* "/mcp/fetch" with ?replica=fetch-1 -> route "fetch#fetch-1" (the worker's
  * own convention: one session goes to one replica). */
 static const char *mcp_route(mcphub_http_request *req, const char *server, char *buf, size_t cap)
@@ -512,11 +528,17 @@ static void on_request(mcphub_http_request *req, void *user_data)
         return;
     }
     if ((tail = mcphub__path_tail(path, "/mcp/", seg, sizeof seg)) != NULL) {
-        mcphub_mcp_http_handle(w->mcp, req, MCPHUB_MCP_STREAMABLE,
-                               mcp_route(req, tail, route, sizeof route));
+        if (!mcphub__worker_server_known(w, tail))
+            unknown_server(req, tail);
+        else
+            mcphub_mcp_http_handle(w->mcp, req, MCPHUB_MCP_STREAMABLE,
+                                   mcp_route(req, tail, route, sizeof route));
     } else if ((tail = mcphub__path_tail(path, "/sse/", seg, sizeof seg)) != NULL) {
-        mcphub_mcp_http_handle(w->mcp, req, MCPHUB_MCP_LEGACY_SSE,
-                               mcp_route(req, tail, route, sizeof route));
+        if (!mcphub__worker_server_known(w, tail))
+            unknown_server(req, tail);
+        else
+            mcphub_mcp_http_handle(w->mcp, req, MCPHUB_MCP_LEGACY_SSE,
+                                   mcp_route(req, tail, route, sizeof route));
     } else if (strcmp(path, "/messages") == 0) {
         mcphub_mcp_http_handle(w->mcp, req, MCPHUB_MCP_LEGACY_POST, NULL);
     } else if (strcmp(path, "/internal/servers/allocate") == 0) {

@@ -329,6 +329,34 @@ static void test_node_failure_and_return(void **state)
     mcphub_coordinator_free(fc.c);
 }
 
+/* Two replicas placed while one node was known end up one per node once a
+ * second node joins, and never fewer than two run meanwhile. */
+static void test_rebalance_when_a_node_joins(void **state)
+{
+    fake_cluster fc;
+    mcphub_replica_config rc = rc_of("a", 2);
+    int step;
+
+    (void)state;
+    assert_int_equal(setup_cluster(&fc, 1, NULL), 0);
+    fc.n = 2; /* w2 exists but has not registered */
+    snprintf(fc.nodes[1].id, sizeof fc.nodes[1].id, "w2");
+    fc.nodes[1].up = 0;
+    assert_int_equal(mcphub_coordinator_set_server(fc.c, "a", "{}", &rc), 0);
+    run_for(&fc, 5000);
+    assert_int_equal(live_on(&fc.nodes[0], "a"), 2);
+    fc.nodes[1].up = 1;
+    assert_int_equal(do_register(&fc, &fc.nodes[1]), 0);
+    for (step = 0; step < 20; step++) {
+        run_for(&fc, 1000);
+        assert_true(live_total(&fc, "a") >= 2);
+    }
+    assert_int_equal(live_on(&fc.nodes[0], "a"), 1);
+    assert_int_equal(live_on(&fc.nodes[1], "a"), 1);
+    assert_true(fake_log_has(&fc.log, "replicas_rebalance"));
+    mcphub_coordinator_free(fc.c);
+}
+
 static void test_scale_down_and_remove_server(void **state)
 {
     fake_cluster fc;
@@ -683,6 +711,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_replicas_on_two_distinct_nodes),
         cmocka_unit_test(test_node_failure_and_return),
+        cmocka_unit_test(test_rebalance_when_a_node_joins),
         cmocka_unit_test(test_scale_down_and_remove_server),
         cmocka_unit_test(test_config_change_reaches_workers),
         cmocka_unit_test(test_stale_config_version_is_pushed_again),

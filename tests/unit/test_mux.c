@@ -417,6 +417,48 @@ static void test_cancellation_from_sessions(void **state)
     teardown(&f);
 }
 
+/* Sessions: A sampling+roots, B none, C sampling, D elicitation. */
+enum { SA = 1, SB = 2, SC = 3, SD = 4 };
+
+static void open_four(fx *f)
+{
+    assert_int_equal(mcphub_mux_session_open(f->mux, SA, MCPHUB_MUX_CAP_SAMPLING |
+                                                             MCPHUB_MUX_CAP_ROOTS), 0);
+    assert_int_equal(mcphub_mux_session_open(f->mux, SB, 0), 0);
+    assert_int_equal(mcphub_mux_session_open(f->mux, SC, MCPHUB_MUX_CAP_SAMPLING), 0);
+    assert_int_equal(mcphub_mux_session_open(f->mux, SD, MCPHUB_MUX_CAP_ELICITATION), 0);
+}
+
+static const char sampling[] = "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":"
+                               "\"sampling/createMessage\",\"params\":{\"messages\":[],"
+                               "\"maxTokens\":10}}";
+
+/* The refusal a shared server gets when several sessions (capable or not)
+ * have requests in flight: exactly one message, upstream, answering id_json
+ * with -32603, and nothing to any session. */
+static void assert_ambiguous_refusal(const fx *f, size_t n_before, const char *id_json,
+                                     const char *method)
+{
+    json_t *j, *id;
+    const char *text;
+
+    assert_int_equal(f->n, n_before + 1);
+    assert_int_equal(last(f)->dir, UP);
+    j = parse(last(f)->json);
+    id = json_loads(id_json, JSON_DECODE_ANY, NULL);
+    assert_non_null(id);
+    assert_true(json_equal(json_object_get(j, "id"), id));
+    assert_null(json_object_get(j, "result"));
+    assert_int_equal(json_integer_value(at(j, "error.code")), -32603);
+    text = json_string_value(at(j, "error.message"));
+    assert_non_null(text);
+    assert_true(has(text, method));
+    assert_true(has(text, "cannot be routed"));
+    assert_true(has(text, "several client sessions have requests in flight"));
+    json_decref(id);
+    json_decref(j);
+}
+
 static void test_session_close(void **state)
 {
     long long a1, a2, b;
@@ -431,12 +473,15 @@ static void test_session_close(void **state)
     a1 = last_up_id(&f);
     assert_int_equal(down(&f, 10, TOOL_CALL("2", "1")), 0);
     a2 = last_up_id(&f);
-    assert_int_equal(down(&f, 20, TOOL_CALL("1", "2")), 0);
-    b = last_up_id(&f);
-    /* session 10 owes the server an answer */
+    /* session 10 owes the server an answer (asked while alone in flight) */
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"method\":"
                             "\"sampling/createMessage\",\"params\":{\"maxTokens\":5}}"), 0);
     assert_int_equal(last(&f)->session, 10);
+    assert_int_equal(down(&f, 20, TOOL_CALL("1", "2")), 0);
+    b = last_up_id(&f);
+    /* both sessions in flight: not routable */
+    assert_int_equal(up(&f, sampling, "\"s0\""), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, 4, "\"s0\"", "sampling/createMessage");
     clear(&f);
     assert_int_equal(mcphub_mux_session_close(f.mux, 10), 0);
     /* two cancellations and one error, all upstream */
@@ -468,15 +513,29 @@ static void test_session_close(void **state)
     assert_int_equal(f.n, 0);
     assert_int_equal(mcphub_mux_session_close(f.mux, 10), MCPHUB_E_NOTFOUND);
     assert_int_equal(down(&f, 10, TOOL_CALL("3", "1")), MCPHUB_E_NOTFOUND);
-    /* nobody capable is left: the server hears why */
+    /* nobody capable is left: the server hears why (-32601, not the
+     * several-sessions refusal: only session 20 is in flight now) */
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":\"s2\",\"method\":"
                             "\"sampling/createMessage\",\"params\":{}}"), MCPHUB_MUX_CONSUMED);
     assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":\"s2\",\"error\":{\"code\":-32601,"));
+    assert_false(has(last(&f)->json, "several"));
+    /* reopening the same session id starts clean: its closed requests no
+     * longer count, so with 20 still in flight it is ambiguous, and once 20
+     * is done the reopened session alone is routed to */
+    assert_int_equal(mcphub_mux_session_open(f.mux, 10, MCPHUB_MUX_CAP_SAMPLING), 0);
+    assert_int_equal(down(&f, 10, TOOL_CALL("1", "1")), 0);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "\"s3\""), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, 0, "\"s3\"", "sampling/createMessage");
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b), 0);
     assert_int_equal(last(&f)->session, 20);
-    /* reopening the same session id starts clean */
-    assert_int_equal(mcphub_mux_session_open(f.mux, 10, 0), 0);
-    assert_int_equal(down(&f, 10, TOOL_CALL("1", "1")), 0);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "\"s4\""), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, 10);
+    assert_string_equal(last(&f)->related, "1");
     teardown(&f);
 }
 
@@ -527,48 +586,90 @@ static void test_broadcast_notifications(void **state)
     teardown(&f);
 }
 
-/* Sessions: A sampling+roots, B none, C sampling, D elicitation. */
-enum { SA = 1, SB = 2, SC = 3, SD = 4 };
-
-static void open_four(fx *f)
-{
-    assert_int_equal(mcphub_mux_session_open(f->mux, SA, MCPHUB_MUX_CAP_SAMPLING |
-                                                             MCPHUB_MUX_CAP_ROOTS), 0);
-    assert_int_equal(mcphub_mux_session_open(f->mux, SB, 0), 0);
-    assert_int_equal(mcphub_mux_session_open(f->mux, SC, MCPHUB_MUX_CAP_SAMPLING), 0);
-    assert_int_equal(mcphub_mux_session_open(f->mux, SD, MCPHUB_MUX_CAP_ELICITATION), 0);
-}
-
-static const char sampling[] = "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":"
-                               "\"sampling/createMessage\",\"params\":{\"messages\":[],"
-                               "\"maxTokens\":10}}";
-
 static void test_server_requests_routing(void **state)
 {
-    long long a2, x0, x1;
+    long long a2, a3, b1, c1, x0, x1, x4;
+    mcphub_mux_stats st;
+    size_t n;
     fx f;
 
     (void)state;
     setup(&f);
     open_four(&f);
     assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
-    assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), 0); /* newer but incapable */
     clear(&f);
-    /* A: the only capable session with a request in flight (C has none) */
+    /* A: the only session with a request in flight (B, C, D open, idle) */
     assert_int_equal(up(&f, sampling, "0"), 0);
     assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->dir, DOWN);
     assert_int_equal(last(&f)->session, SA);
     assert_string_equal(last(&f)->related, "\"a1\"");
     x0 = int_at(last(&f)->json, "id");
     assert_true(has(last(&f)->json, "\"maxTokens\":10"));
-    /* now C starts a request: the most recent capable one wins */
-    assert_int_equal(down(&f, SC, TOOL_CALL("\"c1\"", "3")), 0);
+    /* several requests of that one session are not ambiguous: its newest */
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a2\"", "1")), 0);
+    a2 = last_up_id(&f);
     assert_int_equal(up(&f, sampling, "1"), 0);
-    assert_int_equal(last(&f)->session, SC);
-    assert_string_equal(last(&f)->related, "\"c1\"");
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, SA);
+    assert_string_equal(last(&f)->related, "\"a2\"");
     x1 = int_at(last(&f)->json, "id");
     assert_true(x0 != x1);
     assert_int_equal(stats(&f).server_requests, 2);
+    assert_int_equal(stats(&f).refused, 0);
+    /* B, which cannot sample, starts a call: the next request may be its
+     * call's, and handing it to A would leak B's prompt; refused */
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), 0);
+    b1 = last_up_id(&f);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "2"), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, 0, "2", "sampling/createMessage");
+    st = stats(&f);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(st.server_requests, 2);
+    assert_int_equal(st.in_flight, 3);
+    /* roots too, though A is the only session that declared it */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"roots/list\"}"),
+                     MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, 1, "5", "roots/list");
+    assert_int_equal(count(&f, DOWN, 0), 0);
+    assert_int_equal(stats(&f).refused, 2);
+    /* B's call is over: A alone again, and the refused id may be reused */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1), 0);
+    assert_int_equal(last(&f)->session, SB);
+    clear(&f);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"roots/list\"}"), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, SA);
+    assert_string_equal(last(&f)->related, "\"a2\"");
+    assert_int_equal(stats(&f).server_requests, 3);
+    /* C, also capable, starts a request: refused */
+    assert_int_equal(down(&f, SC, TOOL_CALL("\"c1\"", "3")), 0);
+    c1 = last_up_id(&f);
+    n = f.n;
+    assert_int_equal(up(&f, sampling, "\"s-3\""), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, n, "\"s-3\"", "sampling/createMessage");
+    /* the same with the starts the other way round (A newest) */
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a3\"", "1")), 0);
+    a3 = last_up_id(&f);
+    n = f.n;
+    assert_int_equal(up(&f, sampling, "2"), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, n, "2", "sampling/createMessage");
+    assert_int_equal(count(&f, DOWN, 0), 1); /* the roots/list above only */
+    assert_int_equal(stats(&f).refused, 4);
+    /* once C's request is answered, A alone is left: routed again */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", c1), 0);
+    assert_int_equal(last(&f)->session, SC);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "4"), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, SA);
+    assert_string_equal(last(&f)->related, "\"a3\"");
+    x4 = int_at(last(&f)->json, "id");
+    assert_int_equal(stats(&f).refused, 4);
+    assert_int_equal(stats(&f).server_requests, 4);
     /* answers map back to the server's ids; only the asked session may answer */
     clear(&f);
     assert_int_equal(down(&f, SC, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", x0),
@@ -579,27 +680,48 @@ static void test_server_requests_routing(void **state)
                                         "\"assistant\",\"model\":\"m\"}}");
     assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", x0),
                      MCPHUB_MUX_DROPPED);
-    assert_int_equal(down(&f, SC, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-1,"
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-1,"
                                   "\"message\":\"declined\"}}", x1), 0);
     assert_int_equal(int_at(last(&f)->json, "id"), 1);
-    assert_int_equal(f.n, 2);
-    assert_int_equal(stats(&f).server_requests, 0);
-    /* order follows request starts: A again newest, then back to C after A's
-     * newest request ends (A's older a1 started before c1) */
-    assert_int_equal(down(&f, SA, TOOL_CALL("\"a2\"", "1")), 0);
-    a2 = last_up_id(&f);
-    assert_int_equal(up(&f, sampling, "2"), 0);
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", x4), 0);
+    assert_int_equal(int_at(last(&f)->json, "id"), 4);
+    assert_int_equal(f.n, 3);
+    assert_int_equal(stats(&f).server_requests, 1); /* roots/list 5 still owed */
+    /* C back in flight with two requests: ambiguous again; C closing its
+     * session ends it too */
+    assert_int_equal(down(&f, SC, TOOL_CALL("\"c2\"", "3")), 0);
+    assert_int_equal(down(&f, SC, TOOL_CALL("\"c2b\"", "3")), 0);
+    n = f.n;
+    assert_int_equal(up(&f, sampling, "6"), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, n, "6", "sampling/createMessage");
+    assert_int_equal(mcphub_mux_session_close(f.mux, SC), 0);
+    assert_int_equal(up(&f, sampling, "7"), 0);
     assert_int_equal(last(&f)->session, SA);
-    assert_string_equal(last(&f)->related, "\"a2\"");
+    assert_string_equal(last(&f)->related, "\"a3\"");
+    /* and when A's requests end, C's turn comes (reopened, capable) */
+    assert_int_equal(mcphub_mux_session_open(f.mux, SC, MCPHUB_MUX_CAP_SAMPLING), 0);
+    assert_int_equal(down(&f, SC, TOOL_CALL("\"c3\"", "3")), 0);
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a2), 0);
-    assert_int_equal(up(&f, sampling, "3"), 0);
-    assert_int_equal(last(&f)->session, SC);
-    /* roots: only A declared it */
-    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"roots/list\"}"), 0);
-    assert_int_equal(last(&f)->session, SA);
-    assert_string_equal(last(&f)->related, "\"a1\"");
-    /* elicitation: D declared it but has nothing in flight */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a3), 0);
+    n = f.n;
+    assert_int_equal(up(&f, sampling, "\"still-a1\""), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, n, "\"still-a1\"", "sampling/createMessage");
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":\"a1\"}}"), 0);
     clear(&f);
+    assert_int_equal(up(&f, sampling, "8"), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->session, SC);
+    assert_string_equal(last(&f)->related, "\"c3\"");
+    assert_int_equal(stats(&f).refused, 6);
+    /* C alone in flight did not declare roots: no capable session, -32601 */
+    clear(&f);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"roots/list\"}"),
+                     MCPHUB_MUX_CONSUMED);
+    assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":9,\"error\":{\"code\":-32601,"));
+    assert_true(has(last(&f)->json, "roots capability"));
+    /* elicitation: D declared it but has nothing in flight */
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":\"e\",\"method\":\"elicitation/create\","
                             "\"params\":{\"message\":\"?\"}}"), MCPHUB_MUX_CONSUMED);
     assert_int_equal(last(&f)->dir, UP);
@@ -614,10 +736,267 @@ static void test_server_requests_routing(void **state)
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":\"hb\",\"method\":\"ping\"}"),
                      MCPHUB_MUX_CONSUMED);
     assert_string_equal(last(&f)->json, "{\"jsonrpc\":\"2.0\",\"id\":\"hb\",\"result\":{}}");
-    assert_int_equal(f.n, 3);
-    assert_int_equal(stats(&f).refused, 2);
+    assert_int_equal(f.n, 4);
+    assert_int_equal(stats(&f).refused, 9);
     /* B and D never saw any of it */
     assert_int_equal(count(&f, DOWN, 0), 0);
+    teardown(&f);
+}
+
+/* A server->client request of the given method and JSON id. */
+static int ask(fx *f, const char *method, const char *id_json)
+{
+    return up(f, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"%s\",\"params\":{}}", id_json,
+              method);
+}
+
+/* The leak the rule closes: B, which did not declare the capability, calls
+ * a tool that asks the server for it while A, which did, has a slow call
+ * running.  The server's request names neither call; handing it to A would
+ * show A's client B's prompt.  It must be refused, whatever the order the
+ * calls started in, and reach neither A nor B. */
+static void test_incapable_session_in_flight_blocks_routing(void **state)
+{
+    static const char *const methods[3] = {"sampling/createMessage", "elicitation/create",
+                                           "roots/list"};
+    static const uint32_t caps[3] = {MCPHUB_MUX_CAP_SAMPLING, MCPHUB_MUX_CAP_ELICITATION,
+                                     MCPHUB_MUX_CAP_ROOTS};
+    long long a1, b1;
+    int k, b_first;
+    fx f;
+
+    (void)state;
+    for (k = 0; k < 3; k++) {
+        for (b_first = 0; b_first <= 1; b_first++) {
+            setup(&f);
+            assert_int_equal(mcphub_mux_session_open(f.mux, SA, caps[k]), 0);
+            assert_int_equal(mcphub_mux_session_open(f.mux, SB, 0), 0);
+            if (b_first) {
+                assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), 0);
+                b1 = last_up_id(&f);
+            }
+            assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
+            a1 = last_up_id(&f);
+            if (!b_first) {
+                assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), 0);
+                b1 = last_up_id(&f);
+            }
+            clear(&f);
+            assert_int_equal(ask(&f, methods[k], "\"leak\""), MCPHUB_MUX_CONSUMED);
+            assert_ambiguous_refusal(&f, 0, "\"leak\"", methods[k]);
+            assert_int_equal(count(&f, DOWN, 0), 0);
+            assert_int_equal(stats(&f).refused, 1);
+            assert_int_equal(stats(&f).server_requests, 0);
+            /* B with several calls in flight: still refused */
+            assert_int_equal(down(&f, SB, TOOL_CALL("\"b2\"", "2")), 0);
+            assert_int_equal(ask(&f, methods[k], "\"leak2\""), MCPHUB_MUX_CONSUMED);
+            assert_ambiguous_refusal(&f, 2, "\"leak2\"", methods[k]);
+            assert_int_equal(count(&f, DOWN, 0), 0);
+            /* one of B's calls answered, the other still running: refused */
+            assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1), 0);
+            assert_int_equal(last(&f)->session, SB);
+            assert_int_equal(ask(&f, methods[k], "\"leak3\""), MCPHUB_MUX_CONSUMED);
+            assert_ambiguous_refusal(&f, 4, "\"leak3\"", methods[k]);
+            /* B cancels its last call: A alone, routed to A */
+            assert_int_equal(down(&f, SB, "{\"jsonrpc\":\"2.0\",\"method\":"
+                                          "\"notifications/cancelled\",\"params\":"
+                                          "{\"requestId\":\"b2\"}}"), 0);
+            clear(&f);
+            assert_int_equal(ask(&f, methods[k], "\"ok\""), 0);
+            assert_int_equal(f.n, 1);
+            assert_int_equal(last(&f)->dir, DOWN);
+            assert_int_equal(last(&f)->session, SA);
+            assert_string_equal(last(&f)->related, "\"a1\"");
+            assert_int_equal(stats(&f).refused, 3);
+            /* A's call over, B alone in flight: nobody capable (-32601) */
+            assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a1), 0);
+            assert_int_equal(down(&f, SB, TOOL_CALL("\"b3\"", "2")), 0);
+            clear(&f);
+            assert_int_equal(ask(&f, methods[k], "\"b-alone\""), MCPHUB_MUX_CONSUMED);
+            assert_int_equal(f.n, 1);
+            assert_int_equal(last(&f)->dir, UP);
+            assert_true(has(last(&f)->json, "\"id\":\"b-alone\",\"error\":{\"code\":-32601,"));
+            assert_int_equal(stats(&f).refused, 4);
+            teardown(&f);
+        }
+    }
+}
+
+/* Idle sessions do not count, capable or not, nor do the owner's own
+ * requests: with one session in flight, it is asked. */
+static void test_routed_when_only_capable_session_busy(void **state)
+{
+    long long b1, d1, x;
+    uint64_t tok;
+    fx f;
+
+    (void)state;
+    setup(&f);
+    open_four(&f); /* A sampling+roots, B none, C sampling, D elicitation */
+    /* B, C and D have had calls, now over: answered, cancelled, answered */
+    assert_int_equal(down(&f, SB, TOOL_CALL("1", "2")), 0);
+    b1 = last_up_id(&f);
+    assert_int_equal(down(&f, SC, TOOL_CALL("1", "3")), 0);
+    assert_int_equal(down(&f, SD, TOOL_CALL("1", "4")), 0);
+    d1 = last_up_id(&f);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1), 0);
+    assert_int_equal(down(&f, SC, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":1}}"), 0);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", d1), 0);
+    /* A calls; the owner has a request of its own in flight */
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
+    assert_int_equal(mcphub_mux_request(f.mux, "tools/list", NULL, &tok), 0);
+    assert_int_equal(stats(&f).sessions, 4);
+    assert_int_equal(stats(&f).in_flight, 2);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "\"s1\""), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, SA);
+    assert_string_equal(last(&f)->related, "\"a1\"");
+    x = int_at(last(&f)->json, "id");
+    assert_int_equal(ask(&f, "roots/list", "\"r1\""), 0);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(last(&f)->session, SA);
+    /* D declared elicitation but is idle; A, in flight, did not: -32601 */
+    assert_int_equal(ask(&f, "elicitation/create", "\"e1\""), MCPHUB_MUX_CONSUMED);
+    assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":\"e1\",\"error\":{\"code\":-32601,"));
+    assert_int_equal(count(&f, DOWN, SA), 2);
+    assert_int_equal(count(&f, DOWN, 0), 2);
+    assert_int_equal(stats(&f).refused, 1);
+    assert_int_equal(stats(&f).server_requests, 2);
+    /* A's answer goes back under the server's id */
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"role\":"
+                                  "\"assistant\",\"model\":\"m\"}}", x), 0);
+    assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":\"s1\",\"result\":"));
+    teardown(&f);
+}
+
+/* The count of sessions in flight, through every way a request starts,
+ * fails to start or ends.  After each step the server asks for sampling:
+ * routed to A when A alone is in flight, refused when B is too.  Counting
+ * too many sessions shows as a wrong refusal, too few as a wrong delivery. */
+static void expect_routed(fx *f, int id, const char *related)
+{
+    char idj[16];
+
+    snprintf(idj, sizeof idj, "%d", id);
+    clear(f);
+    assert_int_equal(up(f, sampling, idj), 0);
+    assert_int_equal(f->n, 1);
+    assert_int_equal(last(f)->dir, DOWN);
+    assert_int_equal(last(f)->session, SA);
+    assert_string_equal(last(f)->related, related);
+}
+
+static void expect_refused(fx *f, int id)
+{
+    char idj[16];
+
+    snprintf(idj, sizeof idj, "%d", id);
+    clear(f);
+    assert_int_equal(up(f, sampling, idj), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(f, 0, idj, "sampling/createMessage");
+}
+
+static void test_busy_count_on_every_path(void **state)
+{
+    char big[MCPHUB_MUX_MAX_ID_BYTES + 8];
+    long long a1, b1, b2;
+    uint64_t tok;
+    int id = 0;
+    fx f;
+
+    (void)state;
+    setup(&f);
+    assert_int_equal(mcphub_mux_session_open(f.mux, SA, MCPHUB_MUX_CAP_SAMPLING), 0);
+    assert_int_equal(mcphub_mux_session_open(f.mux, SB, 0), 0);
+    assert_int_equal(mcphub_mux_request(f.mux, "tools/list", NULL, &tok), 0);
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
+    a1 = last_up_id(&f);
+    expect_routed(&f, ++id, "\"a1\"");
+    /* A's second request does not make A count twice */
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a2\"", "1")), 0);
+    expect_routed(&f, ++id, "\"a2\"");
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":\"a2\"}}"), 0);
+    expect_routed(&f, ++id, "\"a1\"");
+    /* B's requests that never start: forwarding fails, id too long */
+    f.fail_up = MCPHUB_E_WOULDBLOCK;
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), MCPHUB_E_WOULDBLOCK);
+    f.fail_up = 0;
+    expect_routed(&f, ++id, "\"a1\"");
+    memset(big, 'i', sizeof big);
+    big[MCPHUB_MUX_MAX_ID_BYTES] = '\0';
+    assert_int_equal(down(&f, SB, "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"x\"}", big),
+                     MCPHUB_E_TOOBIG);
+    expect_routed(&f, ++id, "\"a1\"");
+    /* B in flight; a repeated id is refused and changes nothing */
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), 0);
+    b1 = last_up_id(&f);
+    expect_refused(&f, ++id);
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b1\"", "2")), MCPHUB_E_EXISTS);
+    expect_refused(&f, ++id);
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b2\"", "2")), 0);
+    b2 = last_up_id(&f);
+    /* b1's answer cannot be delivered: kept, B still in flight */
+    f.fail_down = MCPHUB_E_CALLBACK;
+    f.fail_session = SB;
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1),
+                     MCPHUB_E_CALLBACK);
+    f.fail_down = 0;
+    expect_refused(&f, ++id);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1), 0);
+    expect_refused(&f, ++id); /* b2 still in flight */
+    /* b2's cancellation cannot be sent: kept; then sent: B idle */
+    f.fail_up = MCPHUB_E_WOULDBLOCK;
+    assert_int_equal(down(&f, SB, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":\"b2\"}}"), MCPHUB_E_WOULDBLOCK);
+    f.fail_up = 0;
+    expect_refused(&f, ++id);
+    assert_int_equal(down(&f, SB, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":\"b2\"}}"), 0);
+    expect_routed(&f, ++id, "\"a1\"");
+    /* the late answer to b2 is dropped and changes nothing */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b2),
+                     MCPHUB_MUX_DROPPED);
+    expect_routed(&f, ++id, "\"a1\"");
+    /* counted exactly once again when B starts over */
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b3\"", "2")), 0);
+    expect_refused(&f, ++id);
+    /* B closes with a request in flight */
+    assert_int_equal(mcphub_mux_session_close(f.mux, SB), 0);
+    expect_routed(&f, ++id, "\"a1\"");
+    assert_int_equal(mcphub_mux_session_open(f.mux, SB, 0), 0);
+    expect_routed(&f, ++id, "\"a1\"");
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b4\"", "2")), 0);
+    expect_refused(&f, ++id);
+    /* the connection goes: nobody is in flight any more */
+    assert_int_equal(mcphub_mux_upstream_closed(f.mux, NULL), 0);
+    assert_int_equal(stats(&f).in_flight, 0);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "\"none\""), MCPHUB_MUX_CONSUMED);
+    assert_true(has(last(&f)->json, "\"code\":-32601"));
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a3\"", "1")), 0);
+    expect_routed(&f, ++id, "\"a3\"");
+    assert_int_equal(down(&f, SB, TOOL_CALL("\"b5\"", "2")), 0);
+    b1 = last_up_id(&f);
+    expect_refused(&f, ++id);
+    /* A's calls end (the old a1 was answered by the close): B alone,
+     * nobody capable; then A again, both in flight */
+    assert_int_equal(down(&f, SA, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                  "\"params\":{\"requestId\":\"a3\"}}"), 0);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "\"b-alone\""), MCPHUB_MUX_CONSUMED);
+    assert_true(has(last(&f)->json, "\"code\":-32601"));
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a1),
+                     MCPHUB_MUX_DROPPED);
+    assert_int_equal(down(&f, SA, TOOL_CALL("\"a4\"", "1")), 0);
+    expect_refused(&f, ++id);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b1), 0);
+    expect_routed(&f, ++id, "\"a4\"");
     teardown(&f);
 }
 
@@ -817,12 +1196,17 @@ static void test_bounds(void **state)
     assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":{\"x\":\"%s\"}}",
                         big), MCPHUB_E_TOOBIG);
     assert_int_equal(f.n, 3);
+    /* session 2's call (upstream id 3) ends, so session 1 alone is in flight */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}"), 0);
+    assert_int_equal(last(&f)->session, 2);
     /* one server request pending at most; a repeated server id is refused */
     assert_int_equal(up(&f, sampling, "1"), 0);
+    assert_int_equal(last(&f)->session, 1);
     assert_int_equal(up(&f, sampling, "1"), MCPHUB_MUX_CONSUMED);
     assert_true(has(last(&f)->json, "\"code\":-32600"));
     assert_int_equal(up(&f, sampling, "2"), MCPHUB_MUX_CONSUMED);
     assert_true(has(last(&f)->json, "\"id\":2,\"error\":{\"code\":-32603"));
+    assert_true(has(last(&f)->json, "too many server requests pending"));
     assert_int_equal(stats(&f).server_requests, 1);
     teardown(&f);
 
@@ -897,9 +1281,11 @@ static void test_upstream_closed(void **state)
     setup(&f);
     open_four(&f);
     assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
-    assert_int_equal(down(&f, SB, TOOL_CALL("9", "2")), 0);
+    /* the owner's request in flight does not count: A alone is routed to */
     assert_int_equal(mcphub_mux_request(f.mux, "tools/list", NULL, &tok), 0);
     assert_int_equal(up(&f, sampling, "0"), 0);
+    assert_int_equal(last(&f)->session, SA);
+    assert_int_equal(down(&f, SB, TOOL_CALL("9", "2")), 0);
     clear(&f);
     assert_int_equal(mcphub_mux_upstream_closed(f.mux, NULL), 0);
     assert_int_equal(f.n, 3);
@@ -926,8 +1312,18 @@ static void test_upstream_closed(void **state)
     assert_int_equal(stats(&f).server_requests, 0);
     assert_int_equal(stats(&f).sessions, 4);
     assert_int_equal(mcphub_mux_upstream_closed(f.mux, "bad \xff"), MCPHUB_E_INVAL);
-    /* a restarted server: same sessions, fresh traffic */
+    /* a restarted server: same sessions, fresh traffic; nobody is in flight
+     * any more, so A's new call alone is routed to, and B's makes it
+     * ambiguous again */
     assert_int_equal(down(&f, SA, TOOL_CALL("\"a1\"", "1")), 0);
+    clear(&f);
+    assert_int_equal(up(&f, sampling, "1"), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(last(&f)->session, SA);
+    assert_string_equal(last(&f)->related, "\"a1\"");
+    assert_int_equal(down(&f, SB, TOOL_CALL("9", "2")), 0);
+    assert_int_equal(up(&f, sampling, "2"), MCPHUB_MUX_CONSUMED);
+    assert_ambiguous_refusal(&f, 2, "2", "sampling/createMessage");
     teardown(&f);
 }
 
@@ -1019,22 +1415,38 @@ static int mux_scenario(fake_alloc *fa, void *arg)
     for (s = 1; s <= 5; s++)
         STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
                     "{\"progressToken\":%lld,\"progress\":1}}", ids[s][0]), 0);
-    STEP(up(&f, sampling, "\"q\""), 0);
-    x = int_at(last(&f)->json, "id");
-    assert_int_equal(last(&f)->session, 2);
-    STEP(down(&f, 2, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", x), 0);
+    /* sessions 1 and 2 both capable and in flight: refused upstream */
+    STEP(up(&f, sampling, "\"q\""), MCPHUB_MUX_CONSUMED);
+    assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":\"q\",\"error\":{\"code\":-32603,"));
+    /* session 1's requests end: session 2 is the only capable one in
+     * flight, but 3, 4 and 5 (not capable) still are too: refused */
+    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[1][0]), 0);
+    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[1][1]), 0);
+    STEP(up(&f, sampling, "\"q\""), MCPHUB_MUX_CONSUMED);
+    assert_int_equal(last(&f)->dir, UP);
+    assert_true(has(last(&f)->json, "\"id\":\"q\",\"error\":{\"code\":-32603,"));
+    /* 4 cancels one request and its other ends, 3 closes, 5's end: session
+     * 2 alone is left in flight and takes it */
     STEP(down(&f, 4, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
                      "\"params\":{\"requestId\":\"x\"}}"), 0);
-    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}"), 0);
+    STEP(up(&f, "{ \"jsonrpc\": \"2.0\", \"id\": %lld, \"result\": {} }", ids[4][0]), 0);
     STEP(mcphub_mux_session_close(f.mux, 3), 0);
-    for (s = 1; s <= 5; s++) {
+    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[5][0]), 0);
+    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[5][1]), 0);
+    STEP(up(&f, sampling, "\"q\""), 0);
+    x = int_at(last(&f)->json, "id");
+    assert_int_equal(last(&f)->dir, DOWN);
+    assert_int_equal(last(&f)->session, 2);
+    STEP(down(&f, 2, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", x), 0);
+    STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}"), 0);
+    for (s = 2; s <= 3; s++) {
         int gone = s == 3;
 
         STEP(up(&f, "{ \"jsonrpc\": \"2.0\", \"id\": %lld, \"result\": {} }", ids[s][0]),
              gone ? MCPHUB_MUX_DROPPED : 0);
-        if (s != 4)
-            STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[s][1]),
-                 gone ? MCPHUB_MUX_DROPPED : 0);
+        STEP(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", ids[s][1]),
+             gone ? MCPHUB_MUX_DROPPED : 0);
     }
     STEP(down(&f, 1, TOOL_CALL("7", "1")), 0);
     STEP(mcphub_mux_upstream_closed(f.mux, "child exited"), 0);
@@ -1044,10 +1456,11 @@ static int mux_scenario(fake_alloc *fa, void *arg)
         assert_int_equal(st.sessions, 4);
         assert_int_equal(st.in_flight, 0);
         assert_int_equal(st.dropped, 2);
-        /* 5 progress + 1 sampling + 5 broadcast (before the close) + 7
-         * answers (none for 3, one for 4 after its cancel) + 1 error when the
-         * connection closed */
-        assert_int_equal(count(&f, DOWN, 0), 5 + 1 + 5 + 7 + 1);
+        assert_int_equal(st.refused, 2);
+        /* 5 progress + 2 answers to 1 + 1 to 4 (after its cancel) + 2 to 5
+         * + 1 sampling + 4 broadcast (after 3 closed) + 2 answers to 2 + 1
+         * error when the connection closed */
+        assert_int_equal(count(&f, DOWN, 0), 5 + 2 + 1 + 2 + 1 + 4 + 2 + 1);
     }
     mcphub_mux_free(f.mux);
     clear(&f);
@@ -1070,6 +1483,9 @@ int main(void)
         cmocka_unit_test(test_session_close),
         cmocka_unit_test(test_broadcast_notifications),
         cmocka_unit_test(test_server_requests_routing),
+        cmocka_unit_test(test_incapable_session_in_flight_blocks_routing),
+        cmocka_unit_test(test_routed_when_only_capable_session_busy),
+        cmocka_unit_test(test_busy_count_on_every_path),
         cmocka_unit_test(test_server_cancels_its_request),
         cmocka_unit_test(test_internal_requests_and_handshake),
         cmocka_unit_test(test_malformed_upstream_is_dropped),

@@ -950,9 +950,35 @@ static void test_register_under_failing_allocator(void **state)
     assert_true(allocs >= 1 + 2 * n + 1);
 }
 
+/* A failed check never moves an offline node back up to unhealthy. */
+static void test_failed_check_keeps_offline_node_offline(void **state)
+{
+    mcphub_registry *r = NULL;
+    mcphub_registry_opts o;
+    mcphub_node_info info;
+
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.fall = 5;
+    assert_int_equal(mcphub_registry_new(&r, &o, NULL), 0);
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    info.id = "w1";
+    info.host = "127.0.0.1";
+    info.port = 3001;
+    assert_int_equal(mcphub_registry_register(r, &info, 1000, NULL), 0);
+    mcphub_registry_tick(r, 1000 + 16000); /* past the heartbeat timeout */
+    assert_int_equal(mcphub_registry_get(r, "w1")->status, MCPHUB_NODE_OFFLINE);
+    assert_int_equal(mcphub_registry_check_result(r, "w1", 0, 17100), 0);
+    assert_int_equal(mcphub_registry_get(r, "w1")->status, MCPHUB_NODE_OFFLINE);
+    mcphub_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_check_keeps_offline_node_offline),
         cmocka_unit_test(test_new_and_opts_validation),
         cmocka_unit_test(test_older_smaller_opts_struct),
         cmocka_unit_test(test_random_seeds_once),

@@ -1,0 +1,255 @@
+/* Filling the master's catalog — each server's tools, prompts, resources and
+ * templates — from one of its replicas, and telling clients when a list
+ * changed.  Each server has one catalog session to a running replica; lists
+ * are read after it opens, again when the server says a list changed, and
+ * once a minute as a safety net. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcphub/jsonrpc.h"
+
+#include "master_int.h"
+
+#define CAT_ID_PREFIX "\"mcphub-cat-"
+#define REFRESH_MS 60000
+
+static const struct {
+    const char *method;
+    const char *member;
+    const char *notify;
+} kinds[4] = {
+    {"tools/list", "tools", "notifications/tools/list_changed"},
+    {"prompts/list", "prompts", "notifications/prompts/list_changed"},
+    {"resources/list", "resources", "notifications/resources/list_changed"},
+    {"resources/templates/list", "resourceTemplates", "notifications/resources/list_changed"},
+};
+
+static void ask(cat_server *cs, int k, const char *cursor)
+{
+    char msg[700];
+
+    if (cursor != NULL)
+        snprintf(msg, sizeof msg,
+                 "{\"jsonrpc\":\"2.0\",\"id\":" CAT_ID_PREFIX "%d\",\"method\":\"%s\","
+                 "\"params\":{\"cursor\":\"%.500s\"}}",
+                 k, kinds[k].method, cursor);
+    else
+        snprintf(msg, sizeof msg,
+                 "{\"jsonrpc\":\"2.0\",\"id\":" CAT_ID_PREFIX "%d\",\"method\":\"%s\"}", k,
+                 kinds[k].method);
+    if (cs->acc[k] == NULL)
+        cs->acc[k] = json_array();
+    mcphub__upstream_send(cs->up, msg, strlen(msg));
+}
+
+/* Ask for every list the server offers. */
+static void refresh(mcphub_master *m, cat_server *cs)
+{
+    json_t *init = cs->up->init_result ? json_loads(cs->up->init_result, 0, NULL) : NULL;
+    json_t *caps = json_object_get(init, "capabilities");
+    int k;
+
+    if (init != NULL && !cs->initialized) {
+        mcphub_catalog_set_initialize(m->catalog, cs->server, cs->up->init_result,
+                                      strlen(cs->up->init_result));
+        cs->initialized = 1;
+    }
+    for (k = 0; k < 4; k++) {
+        const char *cap = k == 0 ? "tools" : k == 1 ? "prompts" : "resources";
+
+        if (init != NULL && json_object_get(caps, cap) == NULL)
+            continue;
+        json_decref(cs->acc[k]);
+        cs->acc[k] = NULL;
+        ask(cs, k, NULL);
+    }
+    cs->refreshed_ms = mcphub__master_now(m);
+    json_decref(init);
+}
+
+/* Clients hear of any list that changed (one notification per kind). */
+static void announce(mcphub_master *m)
+{
+    int k;
+
+    for (k = 0; k < 4; k++) {
+        uint64_t g = mcphub_catalog_generation(m->catalog, (mcphub_catalog_list)k);
+        char msg[128];
+
+        if (g == m->cat_generation[k])
+            continue;
+        m->cat_generation[k] = g;
+        if (k == 3 && mcphub_catalog_generation(m->catalog, MCPHUB_CATALOG_RESOURCES) !=
+                          m->cat_generation[2])
+            continue; /* resources already announced */
+        snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\"}", kinds[k].notify);
+        mcphub_mcp_http_broadcast(m->mcp, NULL, msg, strlen(msg));
+    }
+}
+
+static void on_cat_message(upstream *up, const char *json, size_t len, void *user_data)
+{
+    mcphub_master *m = user_data;
+    cat_server *cs = mcphub__map_get(&m->cat, up->server);
+    mcphub_jsonrpc_msg msg;
+    json_t *resp, *result, *items, *v;
+    const char *cursor;
+    size_t i;
+    int k;
+
+    if (cs == NULL || mcphub_jsonrpc_classify(&msg, json, len, 0) != 0)
+        return;
+    if (msg.kind == MCPHUB_JSONRPC_NOTIFICATION) {
+        for (k = 0; k < 4; k++)
+            if (strcmp(msg.method, kinds[k].notify) == 0) {
+                json_decref(cs->acc[k]);
+                cs->acc[k] = NULL;
+                ask(cs, k, NULL);
+            }
+        return;
+    }
+    if ((msg.kind != MCPHUB_JSONRPC_RESPONSE && msg.kind != MCPHUB_JSONRPC_ERROR) ||
+        msg.id.len != sizeof CAT_ID_PREFIX + 1 ||
+        memcmp(msg.id.ptr, CAT_ID_PREFIX, sizeof CAT_ID_PREFIX - 1) != 0)
+        return;
+    k = msg.id.ptr[sizeof CAT_ID_PREFIX - 1] - '0';
+    if (k < 0 || k > 3 || cs->acc[k] == NULL)
+        return;
+    resp = json_loadb(json, len, 0, NULL);
+    result = json_object_get(resp, "result");
+    items = json_object_get(result, kinds[k].member);
+    json_array_foreach(items, i, v) json_array_append(cs->acc[k], v);
+    cursor = json_string_value(json_object_get(result, "nextCursor"));
+    if (cursor != NULL && *cursor != '\0' && json_array_size(cs->acc[k]) < 100000) {
+        ask(cs, k, cursor);
+    } else {
+        char *s = json_dumps(cs->acc[k], JSON_COMPACT);
+
+        if (s != NULL)
+            mcphub_catalog_set_list(m->catalog, cs->server, (mcphub_catalog_list)k, s, strlen(s));
+        free(s);
+        json_decref(cs->acc[k]);
+        cs->acc[k] = NULL;
+        announce(m);
+    }
+    json_decref(resp);
+}
+
+static void on_cat_closed(upstream *up, const char *why, void *user_data)
+{
+    mcphub_master *m = user_data;
+    cat_server *cs = mcphub__map_get(&m->cat, up->server);
+
+    (void)why;
+    if (cs != NULL && cs->up == up) {
+        cs->up = NULL;
+        mcphub__upstream_close(up);
+    }
+}
+
+/* A running replica of server to read the lists from. */
+static int pick(mcphub_master *m, const char *server, const char **replica, const char **node)
+{
+    size_t i, n;
+
+    if (!m->cluster) {
+        mcphub_runner *r = mcphub__master_local(m, server);
+
+        *replica = NULL;
+        *node = NULL;
+        return r != NULL && mcphub_runner_status(r) == MCPHUB_REPLICA_RUNNING;
+    }
+    n = mcphub_coordinator_replica_count(m->coord);
+    for (i = 0; i < n; i++) {
+        const mcphub_replica *r = mcphub_coordinator_replica_at(m->coord, i);
+        const mcphub_node *nd = mcphub_registry_get(mcphub_coordinator_registry(m->coord), r->node);
+
+        if (strcmp(r->server, server) == 0 && r->status == MCPHUB_REPLICA_RUNNING && nd != NULL &&
+            nd->status == MCPHUB_NODE_ONLINE) {
+            *replica = r->id;
+            *node = r->node;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void tend(mcphub_master *m, const char *server)
+{
+    cat_server *cs = mcphub__map_get(&m->cat, server);
+    upstream_owner owner = {on_cat_message, on_cat_closed, m};
+    const char *replica = NULL, *node = NULL;
+    int up_ok = pick(m, server, &replica, &node);
+
+    mcphub_catalog_set_available(m->catalog, server, up_ok);
+    if (cs == NULL) {
+        cs = calloc(1, sizeof *cs);
+        if (cs == NULL || (cs->server = strdup(server)) == NULL ||
+            mcphub__map_put(&m->cat, cs->server, cs, NULL) != 0) {
+            if (cs != NULL)
+                free(cs->server);
+            free(cs);
+            return;
+        }
+    }
+    /* first read once the session is ready, then every REFRESH_MS */
+    if (cs->up != NULL && cs->up->state == UP_READY &&
+        (cs->refreshed_ms == 0 || mcphub__master_now(m) - cs->refreshed_ms >= REFRESH_MS))
+        refresh(m, cs);
+    if (cs->up != NULL || !up_ok)
+        return;
+    cs->up = mcphub__upstream_open(m, server, replica, node,
+                                   "{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+                                   "\"clientInfo\":{\"name\":\"mcphub-master-catalog\","
+                                   "\"version\":\"1\"}}",
+                                   &owner);
+    cs->refreshed_ms = 0;
+    cs->initialized = 0;
+}
+
+void mcphub__master_catalog_tick(mcphub_master *m)
+{
+    size_t i, n;
+
+    if (m->cluster) {
+        n = mcphub_coordinator_server_count(m->coord);
+        for (i = 0; i < n; i++) {
+            mcphub_server_state st;
+
+            if (mcphub_coordinator_server_at(m->coord, i, &st) == 0)
+                tend(m, st.server);
+        }
+    } else {
+        size_t k = 0;
+        const char *name;
+
+        while (mcphub__map_next(&m->locals, &k, &name, NULL))
+            tend(m, name);
+    }
+    announce(m);
+}
+
+void mcphub__master_catalog_drop(mcphub_master *m, const char *server)
+{
+    cat_server *cs = mcphub__map_del(&m->cat, server);
+    int k;
+
+    if (cs == NULL)
+        return;
+    mcphub__upstream_close(cs->up);
+    for (k = 0; k < 4; k++)
+        json_decref(cs->acc[k]);
+    free(cs->server);
+    free(cs);
+}
+
+void mcphub__master_catalog_free(mcphub_master *m)
+{
+    size_t i = 0;
+    const char *name;
+
+    while (mcphub__map_next(&m->cat, &i, &name, NULL))
+        mcphub__master_catalog_drop(m, name);
+    mcphub__map_free(&m->cat);
+}
