@@ -3,9 +3,11 @@
 #   make            library (shared + static), daemons, examples
 #   make check      build and run every test (ends with cmocka's summaries)
 #   make deps       install missing Debian build dependencies
+#   make demo       install what is missing, build, run a master and two workers
 #   make install    PREFIX DESTDIR LIBDIR INCLUDEDIR MANDIR SBINDIR honoured
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make bench      benchmarks (not part of check)
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (tests/fuzz/)
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define MCPHUB_VERSION_MAJOR //p' include/mcphub/version.h)
 VERSION_MINOR := $(shell sed -n 's/^\#define MCPHUB_VERSION_MINOR //p' include/mcphub/version.h)
@@ -67,7 +69,7 @@ MAN_PAGES := $(sort $(wildcard man/man3/*.3 man/man5/*.5 man/man8/*.8))
 .SECONDARY: $(HELPER_BIN) $(SERVER_BIN) $(EXAMPLE_BIN)
 
 .PHONY: all lib check check-run unit-tests check-headers check-abi check-pkgconfig lint-man \
-        integration deps install uninstall clean asan bench examples daemons
+        integration deps install uninstall clean asan bench examples daemons demo check-deploy
 
 all: lib daemons examples
 
@@ -129,7 +131,7 @@ $(B)/examples/servers/%: examples/servers/%.c $(ARCHIVE)
 
 $(B)/examples/%: examples/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm -pthread
 
 $(B)/tests/test_%: tests/unit/test_%.c $(FAKES_SRC) $(wildcard tests/fakes/*.h) $(ARCHIVE) $(HELPER_BIN) $(SERVER_BIN)
 	@mkdir -p $(dir $@)
@@ -144,6 +146,15 @@ $(B)/bench/%: bench/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ilib $(LDFLAGS) -o $@ $< $(ARCHIVE) $(DEP_LIBS) -lm
 
+# ---- the demo ----------------------------------------------------------------------------
+
+# A master and two workers on 127.0.0.1 with examples/mcp_settings.json, in
+# the foreground until Ctrl-C (examples/demo.sh: ports, logs, env overrides).
+demo:
+	@$(MAKE) --no-print-directory deps-quiet
+	@$(MAKE) --no-print-directory -s $(B)/mcphub-masterd $(B)/mcphub-workerd $(B)/examples/servers/mcp-example-server
+	@examples/demo.sh $(B)
+
 # ---- tests ------------------------------------------------------------------
 
 # Static checks and integration first, unit tests last so that the run ends
@@ -153,7 +164,7 @@ check:
 	@$(MAKE) --no-print-directory check-run
 
 check-run: all $(UNIT_BIN)
-	@$(MAKE) --no-print-directory check-headers check-abi check-pkgconfig lint-man
+	@$(MAKE) --no-print-directory check-headers check-abi check-pkgconfig lint-man check-deploy
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory unit-tests
 
@@ -188,7 +199,8 @@ check-pkgconfig: lib
 	    sh -c 'cc tests/pkgconfig/prog.c $$(pkg-config --cflags --libs libmcphub-cluster) -o "$$0/prog"' "$$tmp" && \
 	LD_LIBRARY_PATH="$$tmp/usr/local/lib" "$$tmp/prog" && \
 	echo "check-pkgconfig: out-of-tree program built with pkg-config against a DESTDIR install and ran" && \
-	tests/readme/check-example.sh README.md "$$tmp"
+	tests/readme/check-example.sh README.md "$$tmp" && \
+	tests/pkgconfig/check-embed.sh "$$tmp"
 
 lint-man:
 	@if command -v mandoc >/dev/null; then \
@@ -196,6 +208,11 @@ lint-man:
 	    if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	    echo "lint-man: $(words $(MAN_PAGES)) pages clean"; \
 	else echo "lint-man: mandoc not installed (make deps)"; exit 1; fi
+
+# deploy/: Dockerfile, compose, Kubernetes and systemd files against the
+# daemons' real flags, variables and routes (tests/deploy/check.sh).
+check-deploy: daemons $(B)/examples/servers/mcp-example-server
+	@tests/deploy/check.sh $(B)
 
 integration: all
 	@if [ -x tests/integration/run ]; then tests/integration/run "$(B)"; \
@@ -207,6 +224,79 @@ asan:
 
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
+
+# ---- fuzzing (libFuzzer, clang) -----------------------------------------------
+#
+# The library is compiled again with clang and -fsanitize=fuzzer-no-link
+# (coverage for libFuzzer) plus ASan and UBSan; each tests/fuzz/fuzz_<t>.c
+# is linked with -fsanitize=fuzzer.  `make fuzz` runs every target for
+# FUZZ_SECONDS on a work copy of its seed corpus (tests/fuzz/corpus/<t>/ is
+# only read) and prints runs, coverage and crashes per target; a crash, a
+# leak, a hang (FUZZ_TIMEOUT s for one input) or an out-of-memory fails it.
+# Reproduce a finding:  build-fuzz/fuzz_<t> build-fuzz/artifacts/<t>/crash-...
+
+FUZZ_CC ?= clang
+FUZZ_B ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
+FUZZ_RSS_MB ?= 2048
+FUZZ_FLAGS ?=
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c99 -Wall -Wextra -O1 -g -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+    -Iinclude -Ilib $(FUZZ_SAN)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/%.c=%)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_B)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_B)/obj/%.o)
+
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-build: $(FUZZ_BIN)
+
+# clang with libFuzzer (Debian: clang, libclang-rt-dev), installed when missing.
+fuzz-deps:
+	@probe='int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }'; \
+	if printf '%s\n' "$$probe" | $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null 2>/dev/null; then \
+	    echo "fuzz-deps: $(FUZZ_CC) links -fsanitize=fuzzer"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "fuzz-deps: installing clang libclang-rt-dev"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq clang libclang-rt-dev && \
+	printf '%s\n' "$$probe" | $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null
+
+$(FUZZ_B)/obj/%.o: %.c $(HEADERS) $(wildcard lib/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DMCPHUB_BUILDING -fsanitize=fuzzer-no-link $(DEP_CFLAGS) -c $< -o $@
+
+$(FUZZ_B)/libmcphub-cluster-fuzz.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_B)/libmcphub-cluster-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(DEP_CFLAGS) -o $@ $< \
+	    $(FUZZ_B)/libmcphub-cluster-fuzz.a $(DEP_LIBS) -lm
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	    work=$(FUZZ_B)/corpus/$$t; art=$(FUZZ_B)/artifacts/$$t; log=$(FUZZ_B)/logs/$$t.log; \
+	    mkdir -p $$work $$art $(FUZZ_B)/logs; \
+	    cp -n tests/fuzz/corpus/$$t/* $$work/ 2>/dev/null || true; \
+	    dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	    before=$$(ls $$art | wc -l); \
+	    timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) ./$(FUZZ_B)/$$t $$work $$dict \
+	        -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
+	        -print_final_stats=1 -artifact_prefix=$$art/ $(FUZZ_FLAGS) >$$log 2>&1; rc=$$?; \
+	    after=$$(ls $$art | wc -l); \
+	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -1); \
+	    cov=$$(grep -o 'cov: [0-9]*' $$log | tail -1 | sed 's/cov: //'); \
+	    ft=$$(grep -o 'ft: [0-9]*' $$log | tail -1 | sed 's/ft: //'); \
+	    corp=$$(ls $$work | wc -l); \
+	    echo "fuzz: $$t: runs $${runs:-0}, coverage $${cov:-0} edges ($${ft:-0} features), corpus $$corp, crashes $$((after - before)), exit $$rc"; \
+	    if [ $$rc -ne 0 ] || [ $$after -ne $$before ]; then \
+	        fail=1; grep -m1 -A12 'ERROR\|invariant failed\|==ERROR' $$log || tail -20 $$log; \
+	        echo "fuzz: $$t failed; log $$log, inputs in $$art/"; \
+	    fi; \
+	done; exit $$fail
 
 # ---- dependencies -------------------------------------------------------------
 
