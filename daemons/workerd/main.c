@@ -50,6 +50,17 @@ static void usage(FILE *out)
             "and mcp_settings.json(5).\n");
 }
 
+static int on_hup(mcphub_loop *loop, int signo, void *user_data)
+{
+    (void)loop;
+    (void)signo;
+    (void)user_data;
+    /* A worker takes its servers from the master; nothing to reload. */
+    daemon_logf(MCPHUB_LOG_INFO, "signal name=HUP action=none reason=\"a worker's servers come "
+                                 "from the master (or, standalone, from a restart)\"");
+    return 0;
+}
+
 static int on_signal(mcphub_loop *loop, int signo, void *user_data)
 {
     mcphub_worker *w = user_data;
@@ -73,7 +84,7 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    daemon_setting flags[16];
+    daemon_setting flags[24];
     size_t nflags = 0;
     const char *path = NULL, *lvl = getenv("MCPHUB_LOG_LEVEL");
     char *loaded = NULL, *cert = NULL, *key = NULL, host[256];
@@ -110,7 +121,8 @@ int main(int argc, char **argv)
                          mcphub_version()); return 0;
         default: usage(stderr); return 2;
         }
-        if (key_of != NULL && nflags < sizeof flags / sizeof flags[0]) {
+        /* two slots stay free for the mode flags added below */
+        if (key_of != NULL && nflags < sizeof flags / sizeof flags[0] - 2) {
             flags[nflags].key = key_of;
             flags[nflags++].value = optarg;
         }
@@ -170,6 +182,7 @@ int main(int argc, char **argv)
                 (unsigned)mcphub_worker_port(w));
     mcphub_loop_signal_add(loop, NULL, SIGTERM, on_signal, w);
     mcphub_loop_signal_add(loop, NULL, SIGINT, on_signal, w);
+    mcphub_loop_signal_add(loop, NULL, SIGHUP, on_hup, w);
     while (!mcphub_worker_stopped(w))
         if (mcphub_loop_run_once(loop, 1000) < 0)
             break;
