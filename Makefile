@@ -120,10 +120,11 @@ $(B)/gen/dashboard.c: $(sort $(wildcard daemons/masterd/dashboard/*))
 	@mkdir -p $(dir $@)
 	@{ echo '/* generated from daemons/masterd/dashboard/ by make */'; \
 	   echo '#include <stddef.h>'; \
-	   echo 'const char masterd_dashboard_html[] = {'; \
+	   echo 'static const unsigned char bytes[] = {'; \
 	   cat daemons/masterd/dashboard/index.html | od -An -v -tx1 | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	   echo '0x00};'; \
-	   echo 'const size_t masterd_dashboard_len = sizeof masterd_dashboard_html - 1;'; } > $@
+	   echo 'const char *const masterd_dashboard_html = (const char *)bytes;'; \
+	   echo 'const size_t masterd_dashboard_len = sizeof bytes - 1;'; } > $@
 
 $(B)/examples/servers/%: examples/servers/%.c $(ARCHIVE)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-extern const char masterd_dashboard_html[];
+extern const char *const masterd_dashboard_html;
 extern const size_t masterd_dashboard_len;
 
 #endif
