@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "coordinator_int.h"
+#include "wire_int.h"
 
 /* Replicas of one server; the scheduler's per-server bound. */
 #define MAX_REPLICAS_PER_SERVER 1024u
@@ -227,6 +228,28 @@ static int valid_name(const char *s)
 static void push_config(mcphub_coordinator *c, coord_server *s);
 static void release_replica(mcphub_coordinator *c, struct coord_replica *r, const char *reason);
 
+/* A server's config goes to workers in allocate messages, so it must be
+ * what the wire carries: one JSON object the wire parser accepts.  (Found
+ * by fuzzing: any text used to be stored, then every allocate of the
+ * server failed to encode and the saved state held {} instead.) */
+static int config_ok(mcphub_coordinator *c, const char *server, const char *config_json)
+{
+    mcphub_wire_error err;
+    json_t *v = NULL;
+    int rc = mcphub__wire_parse(config_json, strlen(config_json), &c->mem, &v, &err);
+    int is_object = rc == 0 && json_is_object(v);
+
+    json_decref(v);
+    if (rc == MCPHUB_E_NOMEM)
+        return fail(c, MCPHUB_E_NOMEM, "out of memory");
+    if (rc != 0)
+        return fail(c, MCPHUB_E_INVAL, "config of server %s is not valid JSON: %s", server,
+                    err.text);
+    if (!is_object)
+        return fail(c, MCPHUB_E_INVAL, "config of server %s must be a JSON object", server);
+    return 0;
+}
+
 MCPHUB_API int mcphub_coordinator_set_server(mcphub_coordinator *c, const char *server,
                                              const char *config_json,
                                              const mcphub_replica_config *rc)
@@ -241,6 +264,8 @@ MCPHUB_API int mcphub_coordinator_set_server(mcphub_coordinator *c, const char *
     if (rc != NULL && rc->server != NULL && strcmp(rc->server, server) != 0)
         return fail(c, MCPHUB_E_INVAL, "replica config names server %s, not %s", rc->server,
                     server);
+    if (config_json != NULL && (rc_ = config_ok(c, server, config_json)) != 0)
+        return rc_;
     s = mcphub__coord_server(c, server);
     if (s == NULL) {
         if (c->servers.len >= c->max_servers)
@@ -674,7 +699,8 @@ static int count_replicas(mcphub_coordinator *c)
     v = mcphub__calloc(&c->mem, c->replicas.len ? c->replicas.len : 1, sizeof *v);
     if (v == NULL)
         return MCPHUB_E_NOMEM;
-    memcpy(v, c->replicas.items, c->replicas.len * sizeof *v);
+    if (c->replicas.len > 0) /* items is NULL while there are none */
+        memcpy(v, c->replicas.items, c->replicas.len * sizeof *v);
     qsort(v, c->replicas.len, sizeof *v, cmp_server_node);
     for (i = 0; i < c->replicas.len; i++) {
         const coord_replica *r = v[i];

@@ -329,12 +329,14 @@ MCPHUB_API int mcphub_master_new(mcphub_master **out, const mcphub_master_opts *
     m->dashboard_len = opts->dashboard_len;
     cs = mcphub_config_cluster(m->config);
     m->cluster = cs->enabled;
-    m->node_id = cs->node_id && *cs->node_id ? cs->node_id : "master";
-    m->token = cs->token;
+    /* Copies: a reload (SIGHUP) frees the config these came from. */
+    m->node_id = strdup(cs->node_id && *cs->node_id ? cs->node_id : "master");
+    m->token = cs->token ? strdup(cs->token) : NULL;
     mcphub__map_init(&m->locals, &m->mem, m->random(m->random_user_data));
     mcphub__map_init(&m->upstream_serials, &m->mem, m->random(m->random_user_data));
     mcphub__map_init(&m->cat, &m->mem, m->random(m->random_user_data));
-    if ((opts->tls_cert_pem && (m->tls_cert = strdup(opts->tls_cert_pem)) == NULL) ||
+    if (m->node_id == NULL || (cs->token && m->token == NULL) ||
+        (opts->tls_cert_pem && (m->tls_cert = strdup(opts->tls_cert_pem)) == NULL) ||
         (opts->tls_key_pem && (m->tls_key = strdup(opts->tls_key_pem)) == NULL) ||
         (opts->tls_ca_file && (m->tls_ca = strdup(opts->tls_ca_file)) == NULL) ||
         (cs->master.state_dir && *cs->master.state_dir &&
@@ -422,6 +424,12 @@ MCPHUB_API int mcphub_master_start(mcphub_master *m)
     so.tls_cert_pem = m->tls_cert;
     so.tls_key_pem = m->tls_key;
     so.max_body = rt->json_body_limit;
+    /* Every client holding a GET stream keeps a connection: the server's
+     * default (4096) would stop the master below the sessions it takes
+     * (mcp_http's max_sessions, 10,000) and the 10,000 idle streams it is
+     * meant to hold.  Each costs an fd: the process needs a nofile limit
+     * above this (+32), or http_server logs http_fd_limit at start. */
+    so.max_connections = 16384;
     so.handler = on_request;
     so.user_data = m;
     so.log = m->log;
@@ -449,9 +457,17 @@ MCPHUB_API uint16_t mcphub_master_port(const mcphub_master *m)
 
 MCPHUB_API int mcphub_master_reload(mcphub_master *m, const mcphub_config *cfg)
 {
+    const char *tok = mcphub_config_cluster(cfg)->token;
+    char *token = tok ? strdup(tok) : NULL;
     size_t i, n;
     int rc;
 
+    if (tok != NULL && token == NULL)
+        return MCPHUB_E_NOMEM;
+    /* The caller frees the old config: nothing may point into it any more
+     * (the node id stays what it was at start). */
+    free(m->token);
+    m->token = token;
     m->config = cfg;
     if ((rc = mcphub_catalog_load_config(m->catalog, cfg)) != 0)
         return rc;
@@ -563,5 +579,7 @@ MCPHUB_API void mcphub_master_free(mcphub_master *m)
     free(m->tls_key);
     free(m->tls_ca);
     free(m->state_dir);
+    free(m->node_id);
+    free(m->token);
     mcphub__free(&m->mem, m);
 }

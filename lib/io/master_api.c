@@ -332,13 +332,14 @@ static json_t *server_view(mcphub_master *m, const char *server)
 {
     char *tools = NULL, *reps = NULL;
     size_t skipped = 0;
-    json_t *v, *tl;
+    json_t *v, *tl, *lr;
     const char *status = server_up(m, server) ? "connected" : "disconnected";
 
     mcphub_catalog_list_result(m->catalog, server, MCPHUB_CATALOG_TOOLS, &tools, &skipped);
-    tl = tools ? json_object_get(json_loads(tools, 0, NULL), "tools") : NULL;
+    lr = tools ? json_loads(tools, 0, NULL) : NULL;
+    tl = json_object_get(lr, "tools");
     v = json_pack("{s:s, s:s, s:O?}", "name", server, "status", status, "tools", tl);
-    json_decref(json_incref(tl) ? json_object_get(json_null(), "x") : NULL);
+    json_decref(lr); /* v holds its own reference to tl */
     mcphub_catalog_free_string(m->catalog, tools);
     if (v != NULL && m->cluster &&
         mcphub_coordinator_replicas_json(m->coord, server, mcphub__master_now(m),
@@ -400,6 +401,7 @@ static void rest_message(upstream *up, const char *json, size_t len, void *user_
 {
     rest_call *c = user_data;
     json_t *resp = json_loadb(json, len, 0, NULL), *result;
+    int failed;
 
     (void)up;
     if (!json_is_object(resp) || json_object_get(resp, "id") == NULL ||
@@ -409,6 +411,8 @@ static void rest_message(upstream *up, const char *json, size_t len, void *user_
     }
     result = json_object_get(resp, "result");
     if (c->req != NULL) {
+        /* c is freed below: the request must not call rest_gone later */
+        mcphub_http_request_on_close(c->req, NULL, NULL);
         if (json_is_object(result))
             mcphub__respond_envelope(
                 c->req, 200, 1, NULL,
@@ -428,8 +432,9 @@ static void rest_message(upstream *up, const char *json, size_t len, void *user_
                               : "no result"));
         c->req = NULL;
     }
+    failed = !json_is_object(result); /* result lives in resp */
     json_decref(resp);
-    mcphub__master_count(c->m, c->up->server, "tools/call", !json_is_object(result),
+    mcphub__master_count(c->m, c->up->server, "tools/call", failed,
                          (double)(mcphub__master_now(c->m) - c->started) / 1000.0);
     rest_finish(c);
 }
@@ -440,6 +445,7 @@ static void rest_closed(upstream *up, const char *why, void *user_data)
 
     (void)up;
     if (c->req != NULL) {
+        mcphub_http_request_on_close(c->req, NULL, NULL); /* c is freed below */
         mcphub__respond_json(c->req, 502,
                              json_pack("{s:b, s:s, s:s}", "success", 0, "message",
                                        "Failed to call tool", "error", why));

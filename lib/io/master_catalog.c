@@ -118,6 +118,26 @@ static void on_cat_message(upstream *up, const char *json, size_t len, void *use
         return;
     resp = json_loadb(json, len, 0, NULL);
     result = json_object_get(resp, "result");
+    if (msg.kind == MCPHUB_JSONRPC_ERROR || !json_is_object(result)) {
+        /* A read that failed keeps the list we have: a replica that cannot
+         * be reached (its worker died) must not empty the server's lists
+         * for every client until the next read. */
+        mcphub__master_log(m, MCPHUB_LOG_WARN,
+                           "catalog_read_failed server=%s replica=%s list=%s error=\"%.*s\"",
+                           cs->server, up->replica, kinds[k].method,
+                           (int)(msg.error_message.len > 2 ? msg.error_message.len - 2 : 0),
+                           msg.error_message.len > 2 ? msg.error_message.ptr + 1 : "");
+        json_decref(cs->acc[k]);
+        cs->acc[k] = NULL;
+        json_decref(resp);
+        if (msg.kind == MCPHUB_JSONRPC_ERROR && msg.error_code == MCPHUB_MCP_CLIENT_TRANSPORT_ERROR &&
+            cs->up == up) {
+            /* read again through another session at the next tick */
+            cs->up = NULL;
+            mcphub__upstream_close(up);
+        }
+        return;
+    }
     items = json_object_get(result, kinds[k].member);
     json_array_foreach(items, i, v) json_array_append(cs->acc[k], v);
     cursor = json_string_value(json_object_get(result, "nextCursor"));

@@ -78,8 +78,8 @@ struct mcphub_master {
     void *random_user_data;
     mcphub_log_fn log;
     void *log_user_data;
-    const char *node_id;
-    const char *token;
+    char *node_id;                /* copies: the config may be replaced (reload) */
+    char *token;
     char *tls_cert, *tls_key, *tls_ca;
     char *state_dir;
     char **allowed_origins;

@@ -6,220 +6,23 @@
 //   MCPHUB_BUILD=build node --test tests/interop/worker-standalone.test.mjs
 //
 // Figures worth reading are printed as test diagnostics ("figure: ...").
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { appendFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync,
-         rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, rmSync } from 'node:fs';
 
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { CreateMessageRequestSchema, LoggingMessageNotificationSchema, McpError,
+import { LoggingMessageNotificationSchema, McpError,
          ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '../..');
-const BUILD = resolve(ROOT, process.env.MCPHUB_BUILD || 'build');
-const WORKERD = join(BUILD, 'mcphub-workerd');
-const EXAMPLE = join(BUILD, 'examples/servers/mcp-example-server');
-const EVERYTHING = join(HERE, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-// Logs and settings go to the driver's directory, or to our own (removed
-// after a run without failures).
-const OWN_TMP = !process.env.MCPHUB_IT_TMP;
-const TMP = process.env.MCPHUB_IT_TMP || mkdtempSync(join(tmpdir(), 'mcphub-it-'));
-const PIDFILE = process.env.MCPHUB_IT_PIDFILE; // the driver kills what is listed here
-const SAMPLE_REPLY = 'fixed sampling reply from the integration test';
+import { EVERYTHING, EXAMPLE, EXAMPLE_TOOLS, MCP_HEADERS, OWN_TMP, SAMPLE_REPLY, TMP, WORKERD, alive,
+         connect, descendants, disconnect, failures, http, procState, remember, sleep, startWorker,
+         stopWorker, text, tracked, waitFor } from './lib/harness.mjs';
+
 const TOKEN = 'it-cluster-token-4f2a';
 
-const EXAMPLE_TOOLS = ['add', 'echo', 'exit', 'fail', 'log', 'sample', 'slow', 'toggle_extra',
-                       'whoami'];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// node:test with a count of failures, so that our logs are kept when one
-// failed.
-let failures = 0;
-function tracked(name, opts, fn) {
-    if (typeof opts === 'function')
-        [opts, fn] = [{}, opts];
-    return test(name, opts, async (t) => {
-        try {
-            await fn(t);
-        } catch (e) {
-            failures++;
-            throw e;
-        }
-    });
-}
-
-// Recorded as "pid starttime" (field 22 of /proc/pid/stat), so that the
-// driver never kills a reused pid.
-function remember(pid) {
-    if (!PIDFILE || !pid)
-        return;
-    try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-        appendFileSync(PIDFILE, `${pid} ${start}\n`);
-    } catch { /* already gone */ }
-}
-
-// ---- processes ------------------------------------------------------------------------
-
-// State letter of a process (R, S, Z, ...), or null if there is none.
-function procState(pid) {
-    try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-        return null;
-    }
-}
-
-const alive = (pid) => { const s = procState(pid); return s !== null && s !== 'Z'; };
-
-// Every live descendant of pid, from /proc (children first found by ppid).
-function descendants(pid) {
-    const parent = new Map();
-    for (const d of readdirSync('/proc')) {
-        if (!/^\d+$/.test(d))
-            continue;
-        try {
-            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-            parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-        } catch { /* gone meanwhile */ }
-    }
-    const out = [];
-    const walk = (p) => {
-        for (const [c, pp] of parent)
-            if (pp === p && alive(c)) {
-                out.push(c);
-                walk(c);
-            }
-    };
-    walk(pid);
-    return out;
-}
-
-// Start a standalone worker on a free port; resolves once it listens.
-async function startWorker(name, servers, extraArgs = []) {
-    const settings = join(TMP, `${name}.settings.json`);
-    writeFileSync(settings, JSON.stringify({ mcpServers: servers }, null, 2));
-    const logPath = join(TMP, `${name}.log`);
-    const logFile = createWriteStream(logPath);
-    const child = spawn(WORKERD, ['-c', settings, '--standalone', '--host', '127.0.0.1', '--port', '0',
-                                  '--node-id', name, ...extraArgs],
-                        { stdio: ['ignore', 'pipe', 'pipe'],
-                          env: { ...process.env, MCPHUB_LOG_LEVEL: 'info' } });
-    remember(child.pid);
-    workers.add(child);
-    const w = { name, child, pid: child.pid, logPath, lines: [], port: 0, base: '' };
-    w.exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-    let partial = '';
-    const onData = (buf) => {
-        logFile.write(buf);
-        partial += buf.toString();
-        const lines = partial.split('\n');
-        partial = lines.pop();
-        w.lines.push(...lines);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', () => logFile.end());
-    const deadline = Date.now() + 10000;
-    while (!w.port) {
-        const m = w.lines.map((l) => /event=workerd_start .*port=(\d+)/.exec(l)).find(Boolean);
-        if (m)
-            w.port = Number(m[1]);
-        else if (child.exitCode !== null || Date.now() > deadline)
-            throw new Error(`worker ${name} did not start:\n${w.lines.slice(-20).join('\n')}`);
-        else
-            await sleep(20);
-    }
-    w.base = `http://127.0.0.1:${w.port}`;
-    return w;
-}
-
-// Whatever happens to this process, no worker outlives it (each stops its
-// own servers on SIGTERM).
-const workers = new Set();
-process.on('exit', () => {
-    for (const c of workers)
-        if (c.exitCode === null && c.signalCode === null)
-            c.kill('SIGTERM');
-});
-
-// SIGTERM, then wait (SIGKILL after 15 s: a hung worker is a failure, not a hang).
-async function stopWorker(w) {
-    if (w.child.exitCode !== null || w.child.signalCode !== null)
-        return w.exited;
-    w.child.kill('SIGTERM');
-    const timer = setTimeout(() => w.child.kill('SIGKILL'), 15000);
-    const res = await w.exited;
-    clearTimeout(timer);
-    return res;
-}
-
-async function waitFor(what, fn, ms = 15000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        const v = await fn().catch(() => undefined);
-        if (v)
-            return v;
-        if (Date.now() > deadline)
-            throw new Error(`timed out waiting for ${what}`);
-        await sleep(50);
-    }
-}
-
-// ---- HTTP and MCP helpers --------------------------------------------------------------------
-
-async function http(w, method, path, { body, headers = {} } = {}) {
-    const res = await fetch(w.base + path, {
-        method,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json;
-    try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: res.status, headers: res.headers, text, json };
-}
-
-const MCP_HEADERS = { accept: 'application/json, text/event-stream' };
-
-// sampling: true answers with SAMPLE_REPLY, a string answers with that
-// string, a function with what it returns for the request; after
-// sampleDelay ms.
-async function connect(w, path, { sampling = false, sampleDelay = 0, sse = false, headers } = {}) {
-    const client = new Client({ name: 'mcphub-it', version: '1.0.0' },
-                              { capabilities: sampling ? { sampling: {} } : {} });
-    if (sampling)
-        client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-            const reply = typeof sampling === 'function' ? sampling(request)
-                        : sampling === true ? SAMPLE_REPLY : sampling;
-            await sleep(sampleDelay);
-            return { model: 'it-model', role: 'assistant', stopReason: 'endTurn',
-                     content: { type: 'text', text: reply } };
-        });
-    const url = new URL(path, w.base);
-    const opts = headers ? { requestInit: { headers } } : undefined;
-    const transport = sse ? new SSEClientTransport(url, opts) : new StreamableHTTPClientTransport(url, opts);
-    await client.connect(transport);
-    return { client, transport };
-}
-
-async function disconnect(c) {
-    if (c.transport instanceof StreamableHTTPClientTransport)
-        await c.transport.terminateSession().catch(() => {});
-    await c.client.close().catch(() => {});
-}
-
-const text = (res) => res.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+// A worker without a master: every server of its settings.
+const startStandalone = (name, servers, extraArgs = []) =>
+    startWorker(name, servers, ['--standalone', ...extraArgs]);
 
 async function replicaOf(w, server) {
     const r = await http(w, 'GET', `/api/servers/${server}`);
@@ -242,11 +45,11 @@ describe('mcphub-workerd --standalone', { timeout: 150000 }, () => {
     };
 
     before(async () => {
-        failures++; // until the worker is up: keep its log if it does not start
+        failures.count++; // until the worker is up: keep its log if it does not start
         assert.ok(existsSync(WORKERD), `${WORKERD} missing: run make all`);
         assert.ok(existsSync(EXAMPLE), `${EXAMPLE} missing: run make all`);
         assert.ok(existsSync(EVERYTHING), `${EVERYTHING} missing: npm ci in tests/interop`);
-        w = await startWorker('worker', {
+        w = await startStandalone('worker', {
             example: { command: EXAMPLE, args: [] },
             everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] },
         });
@@ -258,7 +61,7 @@ describe('mcphub-workerd --standalone', { timeout: 150000 }, () => {
         for (const s of servers)
             for (const r of s.replicas)
                 remember(r.pid);
-        failures--;
+        failures.count--;
     });
 
     after(async () => {
@@ -266,7 +69,7 @@ describe('mcphub-workerd --standalone', { timeout: 150000 }, () => {
         for (const x of [w, tw])
             if (x)
                 await stopWorker(x);
-        if (OWN_TMP && failures === 0)
+        if (OWN_TMP && failures.count === 0)
             rmSync(TMP, { recursive: true, force: true });
         else if (OWN_TMP)
             console.error(`logs kept in ${TMP}`);
@@ -562,7 +365,7 @@ describe('mcphub-workerd --standalone', { timeout: 150000 }, () => {
     });
 
     tracked('X-Cluster-Token: 401 without or with a wrong token, /health open', async () => {
-        tw = await startWorker('token-worker', { example: { command: EXAMPLE, args: [] } },
+        tw = await startStandalone('token-worker', { example: { command: EXAMPLE, args: [] } },
                                ['--token', TOKEN]);
         await waitFor('token worker ready', async () =>
             (await http(tw, 'GET', '/health')).json?.servers?.connected === 1);

@@ -459,6 +459,36 @@ static void test_unknown_node_heartbeat(void **state)
     mcphub_coordinator_free(fc.c);
 }
 
+/* Fuzzing found (tests/fuzz/corpus/fuzz_coordinator/regress-empty-replicas):
+ * planning with no replica at all passed a NULL array to memcpy (undefined
+ * behaviour, reported by clang's UBSan) in count_replicas.  The first
+ * register, the first tick and a route with nothing running all plan with
+ * zero replicas; the plan must then ask for exactly the desired replica. */
+static void test_plan_with_no_replicas(void **state)
+{
+    fake_cluster fc;
+    mcphub_replica_config rc = rc_of("a", 1);
+    mcphub_cluster_stats st;
+    const char *rep, *node;
+
+    (void)state;
+    assert_int_equal(setup_cluster(&fc, 1, NULL), 0);
+    fc.deliver = 0;
+    assert_int_equal(mcphub_coordinator_replica_count(fc.c), 0);
+    mcphub_coordinator_tick(fc.c, fake_now_ms);
+    assert_int_equal(fc.allocs, 0);
+    assert_int_equal(mcphub_coordinator_route(fc.c, "s", "a", fake_now_ms, &rep, &node),
+                     MCPHUB_E_NOTFOUND);
+    assert_int_equal(mcphub_coordinator_set_server(fc.c, "a", "{}", &rc), 0);
+    mcphub_coordinator_tick(fc.c, fake_now_ms + 1);
+    assert_int_equal(fc.allocs, 1);
+    assert_int_equal(mcphub_coordinator_replica_count(fc.c), 1);
+    mcphub_coordinator_stats(fc.c, &st);
+    assert_int_equal(st.replicas_running, 0);
+    assert_int_equal(st.servers, 1);
+    mcphub_coordinator_free(fc.c);
+}
+
 /* A restarted master learns what runs where from re-registering workers
  * and starts nothing new. */
 static void test_master_restart_adopts_running_replicas(void **state)
@@ -717,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_stale_config_version_is_pushed_again),
         cmocka_unit_test(test_lost_allocate_is_assigned_in_heartbeat),
         cmocka_unit_test(test_unknown_node_heartbeat),
+        cmocka_unit_test(test_plan_with_no_replicas),
         cmocka_unit_test(test_master_restart_adopts_running_replicas),
         cmocka_unit_test(test_sessions_spread_and_stick),
         cmocka_unit_test(test_no_healthy_replica),
