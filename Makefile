@@ -4,6 +4,7 @@
 #   make check      build and run every test (ends with cmocka's summaries)
 #   make deps       install missing Debian build dependencies
 #   make demo       install what is missing, build, run a master and two workers
+#   make check-deploy  deploy/ files against the daemons (part of make check)
 #   make install    PREFIX DESTDIR LIBDIR INCLUDEDIR MANDIR SBINDIR honoured
 #   make asan       unit tests under AddressSanitizer + UBSan
 #   make bench      benchmarks (not part of check)
@@ -154,7 +155,7 @@ $(B)/bench/%: bench/%.c $(ARCHIVE)
 demo:
 	@$(MAKE) --no-print-directory deps-quiet
 	@$(MAKE) --no-print-directory -s $(B)/mcphub-masterd $(B)/mcphub-workerd $(B)/examples/servers/mcp-example-server
-	@examples/demo.sh $(B)
+	@bash examples/demo.sh $(B)
 
 # ---- tests ------------------------------------------------------------------
 
@@ -213,7 +214,7 @@ lint-man:
 # deploy/: Dockerfile, compose, Kubernetes and systemd files against the
 # daemons' real flags, variables and routes (tests/deploy/check.sh).
 check-deploy: daemons $(B)/examples/servers/mcp-example-server
-	@tests/deploy/check.sh $(B)
+	@sh tests/deploy/check.sh $(B)
 
 integration: all
 	@if [ -x tests/integration/run ]; then tests/integration/run "$(B)"; \
