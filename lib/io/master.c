@@ -1,5 +1,6 @@
 /* The master node: life, HTTP routing and authentication.  See
  * include/mcphub/master.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,11 +115,18 @@ static void free_locals(mcphub_master *m)
 
 /* ---- routing --------------------------------------------------------------------------- */
 
-static int origin_allowed(const mcphub_master *m, const char *origin)
+static int origin_allowed(const mcphub_master *m, mcphub_http_request *req, const char *origin)
 {
+    const char *host = mcphub_http_request_header(req, "Host");
+    const char *rest;
     size_t i;
 
     if (m->allowed_origins_len == 0 || origin == NULL)
+        return 1;
+    /* Our own pages (the dashboard) are always allowed: same origin. */
+    rest = strncmp(origin, "http://", 7) == 0 ? origin + 7
+           : strncmp(origin, "https://", 8) == 0 ? origin + 8 : NULL;
+    if (rest != NULL && host != NULL && strcmp(rest, host) == 0)
         return 1;
     for (i = 0; i < m->allowed_origins_len; i++)
         if (strcmp(m->allowed_origins[i], origin) == 0)
@@ -237,7 +245,7 @@ static void on_request(mcphub_http_request *req, void *user_data)
     const char *path = mcphub_http_request_path(req), *tail;
     char seg[256];
 
-    if (!origin_allowed(m, mcphub_http_request_header(req, "Origin"))) {
+    if (!origin_allowed(m, req, mcphub_http_request_header(req, "Origin"))) {
         mcphub__respond_envelope(req, 403, 0, "Origin not allowed", NULL);
         return;
     }
@@ -289,13 +297,12 @@ static void on_request(mcphub_http_request *req, void *user_data)
 static int on_tick(mcphub_loop *loop, uint64_t id, void *user_data)
 {
     mcphub_master *m = user_data;
-    static unsigned n;
 
     (void)loop;
     (void)id;
     if (m->cluster)
         mcphub__master_cluster_tick(m);
-    if (++n % 10 == 0) /* lists: once a second is plenty */
+    if (++m->ticks % 10 == 0) /* lists: once a second is plenty */
         mcphub__master_catalog_tick(m);
     return 0;
 }
@@ -434,9 +441,10 @@ MCPHUB_API int mcphub_master_start(mcphub_master *m)
     so.user_data = m;
     so.log = m->log;
     so.log_user_data = m->log_user_data;
+    errno = 0;
     if ((rc = mcphub_http_server_new(&m->http, m->loop, &so, &mm)) != 0) {
         snprintf(m->errmsg, sizeof m->errmsg, "cannot listen on %s:%u: %s", so.host,
-                 (unsigned)so.port, mcphub_strerror(rc));
+                 (unsigned)so.port, errno ? strerror(errno) : mcphub_strerror(rc));
         return rc;
     }
     if (!rt->enable_bearer_auth && mcphub_config_key_count(m->config) == 0 &&

@@ -54,14 +54,17 @@ static void refresh_gauges(mcphub_master *m)
 
             mcphub_metrics_gauge_set(m->metrics, "mcphub_nodes", "Worker nodes by status", l, by[i]);
         }
-        mcphub_metrics_gauge_set(m->metrics, "mcphub_failovers_total",
-                                 "Sessions re-bound to another replica after a failure", NULL,
-                                 (double)st.failovers);
-        mcphub_metrics_gauge_set(m->metrics, "mcphub_reconcile_actions_total",
-                                 "Allocate, release and config actions sent to workers", NULL,
-                                 (double)st.actions_sent);
-        mcphub_metrics_gauge_set(m->metrics, "mcphub_reconcile_action_failures_total",
-                                 "Actions that failed", NULL, (double)st.actions_failed);
+        /* counters: add what happened since the last scrape */
+        mcphub_metrics_counter_add(m->metrics, "mcphub_failovers_total",
+                                   "Sessions re-bound to another replica after a failure", NULL,
+                                   (double)(st.failovers - m->last.failovers));
+        mcphub_metrics_counter_add(m->metrics, "mcphub_reconcile_actions_total",
+                                   "Allocate, release and config actions sent to workers", NULL,
+                                   (double)(st.actions_sent - m->last.actions_sent));
+        mcphub_metrics_counter_add(m->metrics, "mcphub_reconcile_action_failures_total",
+                                   "Actions that failed", NULL,
+                                   (double)(st.actions_failed - m->last.actions_failed));
+        m->last = st;
     }
     n = mcphub_coordinator_server_count(m->coord);
     for (i = 0; i < n; i++) {
@@ -95,9 +98,14 @@ void mcphub__master_metrics(mcphub_master *m, mcphub_http_request *req)
 
 /* ---- health --------------------------------------------------------------------------- */
 
-/* A server is connected when at least one of its replicas runs. */
+/* A server is connected when one of its replicas runs and the master knows
+ * its tools (ready for clients: a call would not meet "Unknown tool"). */
 static int server_up(const mcphub_master *m, const char *server)
 {
+    const cat_server *cs = mcphub__map_get(&m->cat, server);
+
+    if (cs == NULL || cs->saved[1] == NULL)
+        return 0;
     if (m->cluster) {
         mcphub_server_state st;
 

@@ -8,11 +8,13 @@
 #include <string.h>
 
 #include "mcphub/jsonrpc.h"
+#include "mcphub/statefile.h"
 
 #include "master_int.h"
 
 #define CAT_ID_PREFIX "\"mcphub-cat-"
 #define REFRESH_MS 60000
+#define CATALOG_FILE "catalog.json"
 
 static const struct {
     const char *method;
@@ -24,6 +26,122 @@ static const struct {
     {"resources/list", "resources", "notifications/resources/list_changed"},
     {"resources/templates/list", "resourceTemplates", "notifications/resources/list_changed"},
 };
+
+/* Keep a copy of what the catalog was given, for the state file. */
+static void keep(mcphub_master *m, cat_server *cs, int slot, const char *text)
+{
+    char *copy = strdup(text);
+
+    if (copy == NULL)
+        return;
+    free(cs->saved[slot]);
+    cs->saved[slot] = copy;
+    m->cat_dirty = 1;
+}
+
+static cat_server *entry(mcphub_master *m, const char *server)
+{
+    cat_server *cs = mcphub__map_get(&m->cat, server);
+
+    if (cs != NULL)
+        return cs;
+    cs = calloc(1, sizeof *cs);
+    if (cs == NULL || (cs->server = strdup(server)) == NULL ||
+        mcphub__map_put(&m->cat, cs->server, cs, NULL) != 0) {
+        if (cs != NULL)
+            free(cs->server);
+        free(cs);
+        return NULL;
+    }
+    return cs;
+}
+
+/* The last lists of every server go to the state directory, so that a
+ * restarted master lists tools at once instead of after its first reads. */
+static void save(mcphub_master *m)
+{
+    static const char *const names[5] = {"initialize", "tools", "prompts", "resources",
+                                         "resourceTemplates"};
+    size_t i = 0, len = 0, cap = 4096;
+    char *out = malloc(cap), err[256];
+    const char *name;
+    void *v;
+    int first = 1, k;
+
+    if (out == NULL)
+        return;
+    len = (size_t)snprintf(out, cap, "{\"version\":1,\"servers\":{");
+    while (mcphub__map_next(&m->cat, &i, &name, &v)) {
+        cat_server *cs = v;
+        size_t need = strlen(name) + 64;
+
+        for (k = 0; k < 5; k++)
+            need += cs->saved[k] ? strlen(cs->saved[k]) + 32 : 0;
+        if (len + need + 8 > cap) {
+            char *bigger = realloc(out, cap = (len + need) * 2);
+
+            if (bigger == NULL) {
+                free(out);
+                return;
+            }
+            out = bigger;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\":{", first ? "" : ",", name);
+        first = 0;
+        for (k = 0, need = 0; k < 5; k++)
+            if (cs->saved[k] != NULL)
+                len += (size_t)snprintf(out + len, cap - len, "%s\"%s\":%s", need++ ? "," : "",
+                                        names[k], cs->saved[k]);
+        len += (size_t)snprintf(out + len, cap - len, "}");
+    }
+    len += (size_t)snprintf(out + len, cap - len, "}}");
+    if (mcphub_statefile_write(m->state_dir, CATALOG_FILE, out, len, err, sizeof err) != 0)
+        mcphub__master_log(m, MCPHUB_LOG_WARN, "catalog_save_failed error=\"%s\"", err);
+    else
+        m->cat_dirty = 0;
+    free(out);
+}
+
+void mcphub__master_catalog_restore(mcphub_master *m)
+{
+    static const char *const lists[4] = {"tools", "prompts", "resources", "resourceTemplates"};
+    char *text = NULL, err[256];
+    size_t len = 0, n = 0;
+    json_t *root, *servers, *o, *v;
+    const char *name;
+    int k;
+
+    if (m->state_dir == NULL ||
+        mcphub_statefile_read(m->state_dir, CATALOG_FILE, &text, &len, 64u << 20, err,
+                              sizeof err) != 0)
+        return;
+    root = json_loadb(text, len, 0, NULL);
+    free(text);
+    servers = json_object_get(root, "servers");
+    json_object_foreach(servers, name, o) {
+        cat_server *cs;
+        char *s;
+
+        if (mcphub_catalog_route_check(m->catalog, name, NULL) != 0 || (cs = entry(m, name)) == NULL)
+            continue; /* a server no longer configured */
+        if ((v = json_object_get(o, "initialize")) != NULL && (s = json_dumps(v, JSON_COMPACT)) != NULL) {
+            mcphub_catalog_set_initialize(m->catalog, name, s, strlen(s));
+            keep(m, cs, 0, s);
+            free(s);
+        }
+        for (k = 0; k < 4; k++)
+            if ((v = json_object_get(o, lists[k])) != NULL &&
+                (s = json_dumps(v, JSON_COMPACT)) != NULL) {
+                mcphub_catalog_set_list(m->catalog, name, (mcphub_catalog_list)k, s, strlen(s));
+                keep(m, cs, k + 1, s);
+                free(s);
+            }
+        n++;
+    }
+    json_decref(root);
+    m->cat_dirty = 0;
+    mcphub__master_log(m, MCPHUB_LOG_INFO, "catalog_restored servers=%zu", n);
+}
 
 static void ask(cat_server *cs, int k, const char *cursor)
 {
@@ -53,6 +171,7 @@ static void refresh(mcphub_master *m, cat_server *cs)
     if (init != NULL && !cs->initialized) {
         mcphub_catalog_set_initialize(m->catalog, cs->server, cs->up->init_result,
                                       strlen(cs->up->init_result));
+        keep(m, cs, 0, cs->up->init_result);
         cs->initialized = 1;
     }
     for (k = 0; k < 4; k++) {
@@ -146,8 +265,10 @@ static void on_cat_message(upstream *up, const char *json, size_t len, void *use
     } else {
         char *s = json_dumps(cs->acc[k], JSON_COMPACT);
 
-        if (s != NULL)
+        if (s != NULL) {
             mcphub_catalog_set_list(m->catalog, cs->server, (mcphub_catalog_list)k, s, strlen(s));
+            keep(m, cs, k + 1, s);
+        }
         free(s);
         json_decref(cs->acc[k]);
         cs->acc[k] = NULL;
@@ -197,22 +318,14 @@ static int pick(mcphub_master *m, const char *server, const char **replica, cons
 
 static void tend(mcphub_master *m, const char *server)
 {
-    cat_server *cs = mcphub__map_get(&m->cat, server);
+    cat_server *cs = entry(m, server);
     upstream_owner owner = {on_cat_message, on_cat_closed, m};
     const char *replica = NULL, *node = NULL;
     int up_ok = pick(m, server, &replica, &node);
 
     mcphub_catalog_set_available(m->catalog, server, up_ok);
-    if (cs == NULL) {
-        cs = calloc(1, sizeof *cs);
-        if (cs == NULL || (cs->server = strdup(server)) == NULL ||
-            mcphub__map_put(&m->cat, cs->server, cs, NULL) != 0) {
-            if (cs != NULL)
-                free(cs->server);
-            free(cs);
-            return;
-        }
-    }
+    if (cs == NULL)
+        return;
     /* first read once the session is ready, then every REFRESH_MS */
     if (cs->up != NULL && cs->up->state == UP_READY &&
         (cs->refreshed_ms == 0 || mcphub__master_now(m) - cs->refreshed_ms >= REFRESH_MS))
@@ -248,6 +361,8 @@ void mcphub__master_catalog_tick(mcphub_master *m)
             tend(m, name);
     }
     announce(m);
+    if (m->cat_dirty && m->state_dir != NULL)
+        save(m);
 }
 
 void mcphub__master_catalog_drop(mcphub_master *m, const char *server)
@@ -260,6 +375,8 @@ void mcphub__master_catalog_drop(mcphub_master *m, const char *server)
     mcphub__upstream_close(cs->up);
     for (k = 0; k < 4; k++)
         json_decref(cs->acc[k]);
+    for (k = 0; k < 5; k++)
+        free(cs->saved[k]);
     free(cs->server);
     free(cs);
 }

@@ -266,6 +266,10 @@ int mcphub__master_cluster_start(mcphub_master *m)
             o.startup_grace_ms = cs->master.heartbeat_interval_ms * 2 + 1000;
         free(probe);
     }
+    /* Workers started with the master register within an interval: place
+     * replicas after that, not all on the first one to arrive. */
+    if (o.startup_grace_ms == 0)
+        o.startup_grace_ms = cs->master.heartbeat_interval_ms;
     if ((rc = mcphub_coordinator_new(&m->coord, &o, &cb, &mm, mcphub__master_now(m))) != 0) {
         snprintf(m->errmsg, sizeof m->errmsg, "coordinator: %s", mcphub_strerror(rc));
         return rc;
@@ -273,6 +277,7 @@ int mcphub__master_cluster_start(mcphub_master *m)
     load_servers(m);
     if ((rc = restore_state(m, &restored)) != 0)
         return rc;
+    mcphub__master_catalog_restore(m);
     if (o.startup_grace_ms != 0)
         mcphub__master_log(m, MCPHUB_LOG_INFO, "startup_grace ms=%llu reason=workers-re-register",
                            (unsigned long long)o.startup_grace_ms);

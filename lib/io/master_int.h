@@ -67,6 +67,8 @@ typedef struct cat_server {
     json_t *acc[4];               /* pages gathered so far, per list */
     uint64_t refreshed_ms;
     int initialized;              /* the initialize result is in */
+    char *saved[5];               /* last good initialize result and lists,
+                                     kept in the state dir across restarts */
 } cat_server;
 
 struct mcphub_master {
@@ -100,6 +102,9 @@ struct mcphub_master {
     uint64_t next_serial;
     mcphub__map cat;              /* server -> cat_server */
     uint64_t cat_generation[4];   /* last generations broadcast */
+    int cat_dirty;                /* the saved lists changed: write them */
+    unsigned ticks;               /* 100 ms ticks since start */
+    mcphub_cluster_stats last;    /* stats at the last scrape (counter deltas) */
 
     int shutting_down;
     int freeing;                  /* upstreams are freed at once, not deferred */
@@ -130,6 +135,7 @@ extern const mcphub_mcp_backend mcphub__master_backend;
 void mcphub__master_catalog_tick(mcphub_master *m);
 void mcphub__master_catalog_drop(mcphub_master *m, const char *server);
 void mcphub__master_catalog_free(mcphub_master *m);
+void mcphub__master_catalog_restore(mcphub_master *m);
 
 /* master_cluster.c */
 int mcphub__master_cluster_start(mcphub_master *m);

@@ -211,7 +211,12 @@ describe('cluster: mcphub-masterd + two mcphub-workerd', { timeout: 150000 }, ()
             assert.ok(descendants(cluster.workers.get(i.node).pid).includes(p.pid),
                       `replica ${i.id} (pid ${p.pid}) is a child of worker ${i.node}`);
         }
-        const h = await http(cluster.master, 'GET', '/health');
+        // /health counts a server connected once a replica runs AND the
+        // master has read its tools (the catalog reads once a second).
+        const h = await waitFor('/health: every server connected', async () => {
+            const r = await http(cluster.master, 'GET', '/health');
+            return r.json?.servers?.connected === 2 ? r : null;
+        }, 10000, 100);
         assert.equal(h.status, 200);
         assert.deepEqual(h.json.servers, { total: 2, connected: 2, disconnected: 0 });
     });
