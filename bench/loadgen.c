@@ -1,15 +1,28 @@
 /* loadgen: keeps N MCP tools/call requests in flight against a Streamable
- * HTTP endpoint (mcphub-workerd's /mcp/:server) and reports throughput,
- * latency percentiles and errors.
+ * HTTP endpoint (mcphub-workerd's /mcp/:server, mcphub-masterd's /mcp) and
+ * reports throughput, latency percentiles and errors.
  *
  *   loadgen --url http://127.0.0.1:3199/mcp/example --sessions S
- *           --inflight N --calls C [--token T] [--payload BYTES]
- *           [--timeout SECONDS] [--json]
+ *           --inflight N --calls C [--tool NAME] [--token T] [--bearer KEY]
+ *           [--payload BYTES] [--timeout SECONDS] [--json]
  *
  * It opens S MCP sessions (initialize + notifications/initialized), then
  * runs N connection slots, each a keep-alive HTTP/1.1 connection carrying
- * one echo call at a time on session (slot mod S).  Every answer must carry
- * the request's id and the exact text sent, or it counts as an error.
+ * one call of the echo tool (named NAME at this endpoint: "echo" on a
+ * worker, "example-echo" through the master) at a time on session (slot mod
+ * S).  Every answer must carry the request's id and the exact text sent, or
+ * it counts as an error.  --token sends X-Cluster-Token, --bearer sends
+ * Authorization: Bearer.
+ *
+ *   loadgen --url ... --streams N [--hold SECONDS]
+ *
+ * The idle mode: opens N sessions, each on its own connection (initialize,
+ * notifications/initialized, then GET: an open SSE stream), prints one JSON
+ * line once they are open, holds them for SECONDS (default 10; SIGTERM or
+ * SIGINT ends the hold early) reading whatever arrives (keep-alives),
+ * prints a second line (how many the server closed meanwhile), then closes
+ * them and DELETEs the sessions.  For measuring what idle streams cost the
+ * server.
  *
  * Raw non-blocking sockets, level-triggered epoll and a minimal response
  * parser (Content-Length and chunked): the client has to cost little CPU
@@ -30,19 +43,21 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_SESSIONS 1024
+#define MAX_STREAMS 1000000
 #define MAX_INFLIGHT 4096
 #define MAX_PAYLOAD (1u << 20)
 #define MAX_RESPONSE (8u << 20) /* a bigger answer is an error, not a realloc storm */
 #define PROTOCOL "2025-11-25"
 
 typedef struct options {
-    const char *url, *token;
+    const char *url, *token, *bearer, *tool;
     char host[256], port[8], path[512];
-    long sessions, inflight, calls, payload, timeout_s;
+    long sessions, inflight, calls, payload, timeout_s, streams, hold_s;
     int json;
 } options;
 
@@ -286,8 +301,14 @@ static int connect_to(int nonblocking)
         return -1;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (nonblocking)
+    if (nonblocking) {
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    } else { /* setup steps: a server that never answers is an error, not a hang */
+        struct timeval tv = {O.timeout_s, 0};
+
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     return fd;
 }
 
@@ -307,11 +328,12 @@ static int write_all(int fd, const char *p, size_t len)
 }
 
 /* One request and its response on a blocking socket (setup and teardown
- * only).  Returns 0 with the response in *buf (caller frees), or -1. */
-static int exchange(const char *req, size_t len, char **buf, http_resp *r)
+ * only): on fd, kept open, or on a fresh connection when fd < 0.  Returns 0
+ * with the response in *buf (caller frees), or -1. */
+static int exchange(int keep_fd, const char *req, size_t len, char **buf, http_resp *r)
 {
     size_t have = 0, cap = 65536;
-    int fd = connect_to(0), rc = -1;
+    int fd = keep_fd >= 0 ? keep_fd : connect_to(0), rc = -1;
 
     *buf = xmalloc(cap);
     memset(r, 0, sizeof *r);
@@ -330,9 +352,9 @@ static int exchange(const char *req, size_t len, char **buf, http_resp *r)
         if (have == cap)
             goto out;
     }
-    rc = rc == 1 ? 0 : -1;
+    rc = rc == 1 && r->total == have ? 0 : -1;
 out:
-    if (fd >= 0)
+    if (fd >= 0 && keep_fd < 0)
         close(fd);
     return rc;
 }
@@ -341,17 +363,20 @@ static size_t headers(char *out, size_t cap, const char *method, const session *
 {
     int n = snprintf(out, cap,
                      "%s %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
-                     "Accept: application/json, text/event-stream\r\n%s%s%s%s%s%s%s%s%s",
+                     "Accept: application/json, text/event-stream\r\n%s%s%s%s%s%s%s%s%s%s%s%s",
                      method, O.path, O.host, O.port, s ? "Mcp-Session-Id: " : "",
                      s ? s->id : "", s ? "\r\n" : "", s ? "MCP-Protocol-Version: " : "",
                      s ? s->version : "", s ? "\r\n" : "", O.token ? "X-Cluster-Token: " : "",
-                     O.token ? O.token : "", O.token ? "\r\n" : "");
+                     O.token ? O.token : "", O.token ? "\r\n" : "",
+                     O.bearer ? "Authorization: Bearer " : "", O.bearer ? O.bearer : "",
+                     O.bearer ? "\r\n" : "");
 
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
-/* POSTs one JSON message (on session s, or none) on a fresh connection. */
-static int post(const session *s, const char *body, char **buf, http_resp *r)
+/* POSTs one JSON message (on session s, or none) on fd, or on a fresh
+ * connection when fd < 0. */
+static int post(int fd, const session *s, const char *body, char **buf, http_resp *r)
 {
     char req[8192];
     size_t h = headers(req, sizeof req, "POST", s);
@@ -362,10 +387,12 @@ static int post(const session *s, const char *body, char **buf, http_resp *r)
     *buf = NULL;
     if (n < 0 || (size_t)n >= sizeof req - h)
         return -1;
-    return exchange(req, h + (size_t)n, buf, r);
+    return exchange(fd, req, h + (size_t)n, buf, r);
 }
 
-static int session_open(session *s, long n)
+/* initialize + notifications/initialized, on fd or on fresh connections
+ * (fd < 0).  With head, keeps the request head for calls on the session. */
+static int session_open(session *s, long n, int fd, int head)
 {
     char body[512], *buf = NULL;
     const char *v, *q;
@@ -375,9 +402,10 @@ static int session_open(session *s, long n)
              "{\"jsonrpc\":\"2.0\",\"id\":\"init-%ld\",\"method\":\"initialize\","
              "\"params\":{\"protocolVersion\":\"" PROTOCOL "\",\"capabilities\":{},"
              "\"clientInfo\":{\"name\":\"loadgen\",\"version\":\"1\"}}}", n);
-    if (post(NULL, body, &buf, &r) != 0 || r.status != 200 || r.sid == NULL ||
-        r.sid_len >= sizeof s->id) {
-        fprintf(stderr, "loadgen: initialize failed (status %d)\n", buf ? r.status : 0);
+    if (post(fd, NULL, body, &buf, &r) != 0 || r.status != 200 || r.sid == NULL ||
+        r.sid_len >= sizeof s->id || (fd >= 0 && r.close)) {
+        fprintf(stderr, "loadgen: session %ld: initialize failed (status %d)\n", n,
+                buf ? r.status : 0);
         free(buf);
         return -1;
     }
@@ -393,14 +421,16 @@ static int session_open(session *s, long n)
             snprintf(s->version, sizeof s->version, "%.*s", (int)(q - v), v);
     }
     free(buf);
-    if (post(s, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &buf, &r) !=
-            0 ||
-        r.status / 100 != 2) {
-        fprintf(stderr, "loadgen: notifications/initialized failed\n");
+    if (post(fd, s, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &buf,
+             &r) != 0 ||
+        r.status / 100 != 2 || (fd >= 0 && r.close)) {
+        fprintf(stderr, "loadgen: session %ld: notifications/initialized failed\n", n);
         free(buf);
         return -1;
     }
     free(buf);
+    if (!head)
+        return 0;
     s->head = xmalloc(4096);
     s->head_len = headers(s->head, 4096, "POST", s);
     return s->head_len > 0 ? 0 : -1;
@@ -415,10 +445,11 @@ static void session_close(session *s)
 
     if (h > 0 && h + 24 < sizeof req) {
         memcpy(req + h, "Content-Length: 0\r\n\r\n", 21);
-        exchange(req, h + 21, &buf, &r);
+        exchange(-1, req, h + 21, &buf, &r);
     }
     free(buf);
     free(s->head);
+    s->head = NULL;
 }
 
 /* ---- the measured phase ---- */
@@ -478,7 +509,7 @@ static int flush(slot *c)
 
 static void slot_send(slot *c)
 {
-    size_t need = c->s->head_len + 2 * (size_t)O.payload + 512, off;
+    size_t need = c->s->head_len + 2 * ((size_t)O.payload + strlen(O.tool)) + 512, off;
     int n;
 
     c->id = (uint64_t)++issued;
@@ -492,8 +523,8 @@ static void slot_send(slot *c)
     off = need / 2;
     n = snprintf(c->out + off, need - off,
                  "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"echo\",\"arguments\":{\"text\":\"%s\"}}}",
-                 (unsigned long long)c->id, c->text);
+                 "{\"name\":\"%s\",\"arguments\":{\"text\":\"%s\"}}}",
+                 (unsigned long long)c->id, O.tool, c->text);
     memcpy(c->out, c->s->head, c->s->head_len);
     c->out_len = c->s->head_len;
     c->out_len += (size_t)snprintf(c->out + c->out_len, 32, "Content-Length: %d\r\n\r\n", n);
@@ -606,12 +637,150 @@ static double pct_us(const uint64_t *v, long n, double p)
     return (double)v[k - 1] / 1e3;
 }
 
+/* ---- the idle mode: N sessions, each with an open GET stream ---- */
+
+static volatile sig_atomic_t stop_hold;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_hold = 1;
+}
+
+/* Opens one session on its own connection and turns that connection into
+ * the session's GET stream.  Returns the fd (non-blocking), or -1. */
+static int stream_open(session *s, long n)
+{
+    char req[4096], buf[4096];
+    size_t h, have = 0;
+    const char *end;
+    int fd = connect_to(0);
+
+    if (fd < 0) {
+        fprintf(stderr, "loadgen: stream %ld: cannot connect\n", n);
+        return -1;
+    }
+    if (session_open(s, n, fd, 0) != 0)
+        goto fail;
+    h = headers(req, sizeof req, "GET", s); /* its Accept names text/event-stream */
+    if (h == 0 || h + 2 >= sizeof req)
+        goto fail;
+    memcpy(req + h, "\r\n", 2);
+    if (write_all(fd, req, h + 2) != 0)
+        goto fail;
+    for (;;) { /* the response head; the body is the stream, read later */
+        ssize_t k = read(fd, buf + have, sizeof buf - 1 - have);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            fprintf(stderr, "loadgen: stream %ld: no answer to GET\n", n);
+            goto fail_quiet;
+        }
+        have += (size_t)k;
+        buf[have] = '\0';
+        if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+            break;
+        if (have == sizeof buf - 1)
+            goto fail;
+    }
+    if (strncmp(buf, "HTTP/1.1 200", 12) != 0 ||
+        find(buf, (size_t)(end - buf), "text/event-stream") == NULL) {
+        fprintf(stderr, "loadgen: stream %ld: GET answered %.*s\n", n,
+                (int)(strcspn(buf, "\r\n")), buf);
+        goto fail_quiet;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+fail:
+    fprintf(stderr, "loadgen: stream %ld: session setup failed\n", n);
+fail_quiet:
+    close(fd);
+    return -1;
+}
+
+static int run_streams(void)
+{
+    session *ss = calloc((size_t)O.streams, sizeof *ss);
+    int *fds = malloc((size_t)O.streams * sizeof *fds);
+    struct epoll_event ev, evs[256];
+    struct sigaction sa;
+    uint64_t t0, t1, deadline;
+    long i, opened = 0, lost = 0;
+    char sink[65536];
+
+    if (ss == NULL || fds == NULL || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return 2;
+    }
+    t0 = now_ns();
+    for (i = 0; i < O.streams; i++) {
+        fds[i] = stream_open(&ss[i], i);
+        if (fds[i] < 0)
+            break; /* the rest would fail the same way: hold what is open */
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = (uint64_t)i;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
+            close(fds[i]);
+            fprintf(stderr, "loadgen: epoll_ctl: %s\n", strerror(errno));
+            break;
+        }
+        opened++;
+    }
+    t1 = now_ns();
+    printf("{\"streams\":%ld,\"opened\":%ld,\"open_seconds\":%.3f,\"errors\":%ld}\n",
+           O.streams, opened, (double)(t1 - t0) / 1e9, O.streams - opened);
+    fflush(stdout);
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    deadline = now_ns() + (uint64_t)O.hold_s * 1000000000u;
+    while (!stop_hold && now_ns() < deadline) {
+        int n = epoll_wait(ep, evs, (int)(sizeof evs / sizeof evs[0]), 200), k;
+
+        for (k = 0; k < n; k++) {
+            long at = (long)evs[k].data.u64;
+            ssize_t got = read(fds[at], sink, sizeof sink); /* keep-alives: discarded */
+
+            if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+                close(fds[at]); /* the server ended the stream */
+                fds[at] = -1;
+                lost++;
+            }
+        }
+    }
+    printf("{\"held_seconds\":%.1f,\"open\":%ld,\"closed_by_server\":%ld}\n",
+           (double)(now_ns() - t1) / 1e9, opened - lost, lost);
+    fflush(stdout);
+    for (i = 0; i < opened; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    for (i = 0; i < opened; i++) /* sessions outlive their streams: end them */
+        session_close(&ss[i]);
+    close(ep);
+    free(fds);
+    free(ss);
+    return opened == O.streams && lost == 0 ? 0 : 1;
+}
+
 /* ---- command line ---- */
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: loadgen --url http://HOST:PORT/PATH --sessions S --inflight N --calls C\n"
-               "               [--token T] [--payload BYTES] [--timeout SECONDS] [--json]\n");
+               "               [--tool NAME] [--token T] [--bearer KEY] [--payload BYTES]\n"
+               "               [--timeout SECONDS] [--json]\n"
+               "       loadgen --url http://HOST:PORT/PATH --streams N [--hold SECONDS]\n"
+               "               [--token T] [--bearer KEY] [--timeout SECONDS]\n"
+               "  calls: S sessions, N calls in flight (one keep-alive connection each) of\n"
+               "    the echo tool NAME (default echo), C calls in all; every answer checked\n"
+               "  streams: N sessions each holding an open GET stream for SECONDS\n"
+               "    (default 10), one JSON line when open and one when the hold ends\n"
+               "  --token sends X-Cluster-Token, --bearer Authorization: Bearer;\n"
+               "  --timeout: seconds without an answer before giving up (default 10)\n");
 }
 
 static long num_arg(const char *name, const char *v, long lo, long hi)
@@ -653,6 +822,7 @@ static void parse_args(int argc, char **argv)
     int i;
 
     O.sessions = 1, O.inflight = 1, O.calls = 10000, O.payload = 64, O.timeout_s = 10;
+    O.tool = "echo", O.hold_s = 10;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -673,6 +843,14 @@ static void parse_args(int argc, char **argv)
             O.url = v;
         else if (strcmp(a, "--token") == 0)
             O.token = v;
+        else if (strcmp(a, "--bearer") == 0)
+            O.bearer = v;
+        else if (strcmp(a, "--tool") == 0)
+            O.tool = v;
+        else if (strcmp(a, "--streams") == 0)
+            O.streams = num_arg(a, v, 1, MAX_STREAMS);
+        else if (strcmp(a, "--hold") == 0)
+            O.hold_s = num_arg(a, v, 0, 86400);
         else if (strcmp(a, "--sessions") == 0)
             O.sessions = num_arg(a, v, 1, MAX_SESSIONS);
         else if (strcmp(a, "--inflight") == 0)
@@ -690,6 +868,12 @@ static void parse_args(int argc, char **argv)
     }
     if (O.url == NULL || parse_url(O.url) != 0) {
         fprintf(stderr, "loadgen: --url http://HOST[:PORT]/PATH is required\n");
+        exit(2);
+    }
+    /* both go into headers and JSON verbatim */
+    if (*O.tool == '\0' || strpbrk(O.tool, "\"\\\r\n") != NULL ||
+        (O.token && strpbrk(O.token, "\r\n")) || (O.bearer && strpbrk(O.bearer, "\r\n"))) {
+        fprintf(stderr, "loadgen: --tool, --token or --bearer holds a character it cannot send\n");
         exit(2);
     }
 }
@@ -712,6 +896,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: cannot resolve %s\n", O.host);
         return 2;
     }
+    if (O.streams > 0) {
+        int rc = run_streams();
+
+        freeaddrinfo(addr);
+        return rc;
+    }
     sessions = calloc((size_t)O.sessions, sizeof *sessions);
     slots = calloc((size_t)O.inflight, sizeof *slots);
     lat_ns = calloc((size_t)O.calls, sizeof *lat_ns);
@@ -720,7 +910,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (i = 0; i < O.sessions; i++)
-        if (session_open(&sessions[i], i) != 0)
+        if (session_open(&sessions[i], i, -1, 1) != 0)
             return 2;
     for (i = 0; i < O.inflight; i++) {
         slot *c = &slots[i];

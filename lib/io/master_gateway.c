@@ -469,6 +469,148 @@ static void forward_renamed(gsession *gs, const char *id, const char *json, size
     free(text);
 }
 
+/* ---- tools/call without a parse tree ---------------------------------------------------- */
+
+/* The end of the JSON value starting at p (text classify accepted, so
+ * well-formed), or NULL if it runs past end. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+
+    do {
+        if (p >= end)
+            return NULL;
+        if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+            if (p >= end)
+                return NULL;
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++, p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--, p++;
+        } else if (depth > 0) {
+            p++; /* ws, ':', ',', numbers and literals inside a container */
+        } else {
+            while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+                   *p != '\n' && *p != '\r')
+                p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The span of params.name: a string token (quotes included) that has no
+ * escape, in a params object where no other member is called "name" and no
+ * key has an escape (so that no other reader could see another name).
+ * Returns 0, or -1 when the message needs the general path. */
+static int find_tool_name(mcphub_jsonrpc_span params, mcphub_jsonrpc_span *name)
+{
+    const char *p = params.ptr, *end = params.ptr + params.len, *k, *v;
+    size_t klen;
+    int found = 0;
+
+    if (p == NULL || params.len < 2 || *p != '{')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return -1; /* no name */
+    for (;;) {
+        if (p >= end || *p != '"')
+            return -1;
+        for (k = ++p; p < end && *p != '"'; p++)
+            if (*p == '\\')
+                return -1;
+        if (p >= end)
+            return -1;
+        klen = (size_t)(p - k);
+        p = skip_ws(p + 1, end);
+        if (p >= end || *p != ':')
+            return -1;
+        v = skip_ws(p + 1, end);
+        if ((p = skip_value(v, end)) == NULL)
+            return -1;
+        if (klen == 4 && memcmp(k, "name", 4) == 0) {
+            if (found++ || *v != '"' || memchr(v, '\\', (size_t)(p - v)) != NULL)
+                return -1;
+            name->ptr = v;
+            name->len = (size_t)(p - v);
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == '}' && found ? 0 : -1;
+    }
+}
+
+/* The hot path: a tools/call whose tool name is plain text is resolved and
+ * renamed in the message's own text, with no parse tree and no
+ * re-serialisation.  Returns 0 when it answered or forwarded, -1 to leave
+ * the message to the general path (which gives the same outcome). */
+static int tools_call_fast(gsession *gs, const char *id, const char *json, size_t len,
+                           const mcphub_jsonrpc_msg *msg)
+{
+    mcphub_master *m = gs->m;
+    mcphub_jsonrpc_span at;
+    const char *server = NULL, *upname = NULL, *c;
+    char name[256], token[260], text[400], *out;
+    size_t n, out_len = 0;
+    int ro = 0, idem = 0;
+
+    if (find_tool_name(msg->params, &at) != 0 || at.len - 2 >= sizeof name)
+        return -1;
+    memcpy(name, at.ptr + 1, at.len - 2);
+    name[at.len - 2] = '\0';
+    if (strlen(name) != at.len - 2)
+        return -1;
+    if (mcphub_catalog_resolve_tool(m->catalog, gs->route, name, &server, &upname) != 0) {
+        snprintf(text, sizeof text, "Unknown tool: %.300s", name);
+        send_error(gs, id, MCPHUB_JSONRPC_INVALID_PARAMS, text);
+        return 0;
+    }
+    for (c = upname; *c; c++) /* the upstream name goes in verbatim: plain text only */
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+            return -1;
+    if ((n = strlen(upname)) + 2 >= sizeof token)
+        return -1;
+    token[0] = '"';
+    memcpy(token + 1, upname, n);
+    token[n + 1] = '"';
+    token[n + 2] = '\0';
+    mcphub_catalog_tool_annotations(m->catalog, server, upname, &ro, &idem);
+    if (msg->compact) { /* nothing to squeeze: splice */
+        size_t head = (size_t)(at.ptr - json), tail = len - head - at.len;
+
+        out_len = head + n + 2 + tail;
+        if ((out = malloc(out_len + 1)) != NULL) {
+            memcpy(out, json, head);
+            memcpy(out + head, token, n + 2);
+            memcpy(out + head + n + 2, at.ptr + at.len, tail);
+            out[out_len] = '\0';
+        }
+    } else {
+        out = replace_span(json, len, at, token, &out_len);
+    }
+    if (out == NULL) {
+        send_error(gs, id, MCPHUB_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return 0;
+    }
+    forward(gs, server, out, out_len, msg, name, idem);
+    free(out);
+    return 0;
+}
+
 static void request(gsession *gs, const char *json, size_t len, const mcphub_jsonrpc_msg *msg)
 {
     mcphub_master *m = gs->m;
@@ -481,6 +623,9 @@ static void request(gsession *gs, const char *json, size_t len, const mcphub_jso
         return;
     if (strcmp(msg->method, "ping") == 0) {
         send_result(gs, id, NULL);
+    } else if (strcmp(msg->method, "tools/call") == 0 &&
+               tools_call_fast(gs, id, json, len, msg) == 0) {
+        /* answered or forwarded */
     } else if (strcmp(msg->method, "tools/list") == 0) {
         list(gs, id, MCPHUB_CATALOG_TOOLS);
     } else if (strcmp(msg->method, "prompts/list") == 0) {
