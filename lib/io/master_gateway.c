@@ -23,6 +23,7 @@ typedef struct inflight {
     char *method;
     char *tool;            /* tools/call: the client-facing name */
     char *replica;
+    char *node;            /* where the replica runs */
     char *progress;        /* raw progress token, or NULL */
     char *retry_msg;       /* the message, kept when it is safe to repeat */
     size_t retry_len;
@@ -102,6 +103,7 @@ static void inflight_free(inflight *f)
     free(f->method);
     free(f->tool);
     free(f->replica);
+    free(f->node);
     free(f->progress);
     free(f->retry_msg);
     free(f);
@@ -115,10 +117,10 @@ static void account(gsession *gs, const inflight *f, const char *status)
 
     mcphub__master_log(m, MCPHUB_LOG_INFO,
                        "mcp_request session=%.8s route=%s server=%s method=%s tool=%s replica=%s "
-                       "status=%s latency_ms=%.1f",
+                       "node=%s status=%s latency_ms=%.1f",
                        gs->sid, gs->route[0] ? gs->route : "(global)", f->server, f->method,
-                       f->tool ? f->tool : "-", f->replica ? f->replica : "-", status,
-                       secs * 1000.0);
+                       f->tool ? f->tool : "-", f->replica ? f->replica : "-",
+                       f->node ? f->node : "-", status, secs * 1000.0);
     mcphub__master_count(m, f->server, f->method, strcmp(status, "ok") != 0, secs);
 }
 
@@ -218,6 +220,7 @@ static void forward(gsession *gs, const char *server, const char *json, size_t l
         return;
     }
     f->replica = strdup(up->replica);
+    f->node = strdup(up->node);
     if (mcphub__map_put(&gs->inflight, f->id, f, NULL) != 0) {
         send_error(gs, f->id, MCPHUB_JSONRPC_INTERNAL_ERROR, "out of memory");
         inflight_free(f);
@@ -245,7 +248,9 @@ static void fail_over(gsession *gs, inflight *f, const char *why)
         strcmp(up->replica, f->replica ? f->replica : "") != 0) {
         f->retried = 1;
         free(f->replica);
+        free(f->node);
         f->replica = strdup(up->replica);
+        f->node = strdup(up->node);
         if (mcphub__map_put(&gs->inflight, f->id, f, NULL) == 0 &&
             mcphub__upstream_send(up, f->retry_msg, f->retry_len) == 0) {
             mcphub__master_log(m, MCPHUB_LOG_WARN,
