@@ -216,7 +216,7 @@ lint-man:
 check-deploy: daemons $(B)/examples/servers/mcp-example-server
 	@sh tests/deploy/check.sh $(B)
 
-integration: all
+integration: all $(HELPER_BIN)
 	@if [ -x tests/integration/run ]; then tests/integration/run "$(B)"; \
 	else echo "integration: none yet"; fi
 
@@ -233,8 +233,9 @@ bench: $(BENCH_BIN)
 # (coverage for libFuzzer) plus ASan and UBSan; each tests/fuzz/fuzz_<t>.c
 # is linked with -fsanitize=fuzzer.  `make fuzz` runs every target for
 # FUZZ_SECONDS on a work copy of its seed corpus (tests/fuzz/corpus/<t>/ is
-# only read) and prints runs, coverage and crashes per target; a crash, a
-# leak, a hang (FUZZ_TIMEOUT s for one input) or an out-of-memory fails it.
+# only read) with tests/fuzz/<t>.dict, else json.dict, and prints runs,
+# coverage and crashes per target; a crash, a leak, a hang (FUZZ_TIMEOUT s
+# for one input) or an out-of-memory fails it.
 # Reproduce a finding:  build-fuzz/fuzz_<t> build-fuzz/artifacts/<t>/crash-...
 
 FUZZ_CC ?= clang
@@ -283,9 +284,9 @@ fuzz:
 	    work=$(FUZZ_B)/corpus/$$t; art=$(FUZZ_B)/artifacts/$$t; log=$(FUZZ_B)/logs/$$t.log; \
 	    mkdir -p $$work $$art $(FUZZ_B)/logs; \
 	    cp -n tests/fuzz/corpus/$$t/* $$work/ 2>/dev/null || true; \
-	    dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	    dict=tests/fuzz/json.dict; [ -f tests/fuzz/$$t.dict ] && dict=tests/fuzz/$$t.dict; \
 	    before=$$(ls $$art | wc -l); \
-	    timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) ./$(FUZZ_B)/$$t $$work $$dict \
+	    timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) ./$(FUZZ_B)/$$t $$work -dict=$$dict \
 	        -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -rss_limit_mb=$(FUZZ_RSS_MB) \
 	        -print_final_stats=1 -artifact_prefix=$$art/ $(FUZZ_FLAGS) >$$log 2>&1; rc=$$?; \
 	    after=$$(ls $$art | wc -l); \

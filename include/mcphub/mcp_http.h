@@ -13,7 +13,8 @@
  *
  * Transport rules kept here: initialize creates the session and returns its
  * id; a request without a session id gets 400, an unknown or ended one 404
- * (the spec's rule; MCPHub answers 400); notifications and responses get 202;
+ * (the spec's rule; MCPHub answers 400; an id the optional session_restore
+ * hook knows is brought back instead); notifications and responses get 202;
  * an unsupported MCP-Protocol-Version gets 400; every stream carries
  * Cache-Control: no-cache and X-Accel-Buffering: no and a keep-alive comment
  * at least every keepalive_ms.
@@ -75,6 +76,26 @@ typedef struct mcphub_mcp_http_opts {
     void *random_user_data;
     mcphub_log_fn log;
     void *log_user_data;
+    /* Optional: Streamable HTTP sessions that outlive the process (the
+     * master keeps its own in its state directory across a restart).
+     * Called, before answering 404, for a request whose Mcp-Session-Id
+     * names no live session, with that id (1 to 32 visible ASCII
+     * characters; any other id gets 404 without a call) and the request's
+     * route ("" for the global route).  Return 0 with *protocol_out (the
+     * protocol version negotiated at initialize) and *init_params_out (the
+     * client's initialize params, a JSON object), both allocated with
+     * malloc (the transport frees them, also on failure): the transport
+     * creates the session again under that id, initialized with that
+     * version and those params, calls backend.session_open (its initialize
+     * result is dropped: the client has had it) and serves the request.
+     * Return MCPHUB_E_NOTFOUND for an id it does not know (or a session of
+     * another route): the client gets 404; any other negative code: 503.
+     * A version no longer served, params that are not an object, a full
+     * table or a failed session_open answer 404 or 503 too (logged).
+     * Legacy HTTP+SSE sessions are never restored.  user_data is
+     * backend.user_data. */
+    int (*session_restore)(const char *id, const char *route, char **protocol_out,
+                           char **init_params_out, void *user_data);
 } mcphub_mcp_http_opts;
 
 MCPHUB_API int mcphub_mcp_http_new(mcphub_mcp_http **out, mcphub_loop *loop,
@@ -113,6 +134,8 @@ MCPHUB_API uint64_t mcphub_mcp_session_serial(const mcphub_mcp_session *s);
 MCPHUB_API const char *mcphub_mcp_session_route(const mcphub_mcp_session *s);
 MCPHUB_API const char *mcphub_mcp_session_protocol(const mcphub_mcp_session *s);
 MCPHUB_API uint32_t mcphub_mcp_session_client_caps(const mcphub_mcp_session *s);
+/* 1 for a legacy HTTP+SSE session (GET /sse), 0 for Streamable HTTP. */
+MCPHUB_API int mcphub_mcp_session_legacy(const mcphub_mcp_session *s);
 /* The client's initialize params, kept for upstream sessions (e.g. the
  * master opens worker sessions with the client's declared capabilities). */
 MCPHUB_API const char *mcphub_mcp_session_init_params(const mcphub_mcp_session *s);

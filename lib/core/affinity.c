@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "mcphub/affinity.h"
-#include "map_int.h"
 #include "mem_int.h"
 
 #define NIL UINT32_MAX
@@ -39,11 +38,14 @@
 #define LINE 64u                     /* cache line; routes are aligned to it */
 #define MIN_TABLE 64u
 #define MIN_POOL_TABLE 16u
+#define HOT_SERVERS 32u /* direct-mapped cache of server entries */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch(p)
+#define HOT_PATH __attribute__((always_inline)) inline
 #else
 #define PREFETCH(p) ((void)(p))
+#define HOT_PATH inline
 #endif
 
 /* Pools, and the index of each id in route.id[]. */
@@ -72,7 +74,7 @@ typedef struct aff_pool {
     aff_pslot *slots;
     size_t slots_cap;         /* power of two, or 0 */
     uint32_t live;            /* entries in the table */
-    uint32_t seed;
+    uint64_t seed;
     aff_str **items;          /* index -> entry; NULL when free */
     uint32_t *free_idx;       /* stack of free indices, as large as items */
     uint32_t cap, len, nfree; /* len: indices handed out so far */
@@ -99,6 +101,13 @@ struct mcphub_affinity {
     size_t max_routes;
     uint64_t key_mix;    /* seeds the route keys */
     aff_pool pools[S_KINDS];
+    /* Servers are few and named on every call: a server found here needs
+     * no hashing.  Filled when a server is interned (if its place is free),
+     * cleared when it goes; the pool stays the authority. */
+    struct {
+        aff_str *e;
+        size_t len;
+    } hot[HOT_SERVERS];
     aff_route **chunks;  /* 64-byte aligned; see chunk_new() */
     size_t nchunks, chunks_cap;
     uint32_t used;       /* route indices handed out so far */
@@ -112,7 +121,7 @@ struct mcphub_affinity {
 /* What a lookup learnt on its way, for bind to reuse. */
 typedef struct aff_found {
     aff_str *session, *server; /* the interned ids, or NULL */
-    uint32_t session_h, server_h;
+    uint32_t session_h;
 } aff_found;
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -143,14 +152,104 @@ static uint64_t deadline(const mcphub_affinity *a, const aff_route *rt)
     return rt->last_ms > UINT64_MAX - a->ttl_ms ? UINT64_MAX : rt->last_ms + a->ttl_ms;
 }
 
-static uint32_t str_hash(const mcphub_affinity *a, int kind, const char *s, size_t len)
+static HOT_PATH uint64_t load64(const char *p)
 {
-    return mcphub__hash(s, len, a->pools[kind].seed);
+    uint64_t w;
+
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+static HOT_PATH uint32_t load32(const char *p)
+{
+    uint32_t w;
+
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+static HOT_PATH uint64_t rotl64(uint64_t x, unsigned r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* Hash of an id of len (1..MCPHUB_AFFINITY_MAX_ID) bytes, seeded.  Two
+ * 64-bit lanes take 16 bytes a step by xor-then-multiply (an odd
+ * multiplier makes each step a bijection of the lane); the last bytes are
+ * read as whole words overlapping what came before; murmur3's finalizer
+ * folds the lanes.  About half the instructions of mcphub__hash() on a
+ * 36-byte session id, which matters here: a lookup of a random route waits
+ * on cache misses, and the fewer instructions it takes, the further the
+ * processor runs ahead into the next lookups and starts their misses. */
+static HOT_PATH uint32_t id_hash(const char *s, size_t len, uint64_t seed)
+{
+    const char *end = s + len;
+    uint64_t a = seed ^ (uint64_t)len * UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t b = rotl64(seed, 32) ^ UINT64_C(0xc2b2ae3d27d4eb4f), h;
+
+    while (end - s > 16) {
+        a = (a ^ load64(s)) * UINT64_C(0x9e3779b97f4a7c15);
+        b = (b ^ load64(s + 8)) * UINT64_C(0xc2b2ae3d27d4eb4f);
+        s += 16;
+    }
+    if (len >= 16) {
+        a ^= load64(end - 16);
+        b ^= load64(end - 8);
+    } else if (len >= 8) {
+        a ^= load64(s);
+        b ^= load64(end - 8);
+    } else if (len >= 4) {
+        a ^= load32(s);
+        b ^= load32(end - 4);
+    } else {
+        a ^= (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
+             (uint64_t)(unsigned char)s[len - 1] << 16;
+    }
+    h = a * UINT64_C(0x9e3779b97f4a7c15) ^ rotl64(b * UINT64_C(0xc2b2ae3d27d4eb4f), 31);
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
+/* Whether two ids of len bytes each are equal: whole words, no branch on
+ * the data but the answer's. */
+static HOT_PATH int same_id(const char *x, const char *y, size_t len)
+{
+    uint64_t diff = 0;
+    size_t i;
+
+    if (len >= 8) {
+        for (i = 0; i + 8 < len; i += 8)
+            diff |= load64(x + i) ^ load64(y + i);
+        diff |= load64(x + len - 8) ^ load64(y + len - 8);
+    } else if (len >= 4) {
+        diff = (uint64_t)(load32(x) ^ load32(y)) | (load32(x + len - 4) ^ load32(y + len - 4));
+    } else {
+        for (i = 0; i < len; i++)
+            diff |= (uint64_t)((unsigned char)x[i] ^ (unsigned char)y[i]);
+    }
+    return diff == 0;
+}
+
+static HOT_PATH uint32_t str_hash(const mcphub_affinity *a, int kind, const char *s, size_t len)
+{
+    return id_hash(s, len, a->pools[kind].seed);
+}
+
+/* Place of a server name in a->hot[]: from its length and end bytes. */
+static unsigned hot_index(const char *s, size_t len)
+{
+    return ((unsigned)len * 13u + (unsigned char)s[0] * 7u + (unsigned char)s[len - 1]) &
+           (HOT_SERVERS - 1);
 }
 
 /* ---- string pools --------------------------------------------------------- */
 
-static aff_str *pool_find(const aff_pool *p, const char *s, size_t len, uint32_t h)
+/* The entry of s (len bytes, hash h), or NULL. */
+static HOT_PATH aff_str *pool_find(const aff_pool *p, const char *s, size_t len, uint32_t h)
 {
     size_t mask, i;
 
@@ -162,7 +261,7 @@ static aff_str *pool_find(const aff_pool *p, const char *s, size_t len, uint32_t
 
         if (sl->e == NULL)
             return NULL;
-        if (sl->h == h && sl->len == len && memcmp(sl->e->s, s, len) == 0)
+        if (sl->h == h && sl->len == len && same_id(sl->e->s, s, len))
             return sl->e;
     }
 }
@@ -276,6 +375,10 @@ static int pool_hold(mcphub_affinity *a, int kind, aff_str *e, const char *s, si
     slot.len = (uint32_t)len;
     pslot_place(p->slots, p->slots_cap, slot);
     p->live++;
+    if (kind == S_SERVER && a->hot[hot_index(s, len)].e == NULL) {
+        a->hot[hot_index(s, len)].e = e;
+        a->hot[hot_index(s, len)].len = len;
+    }
     *idx = e->idx;
     return 0;
 }
@@ -288,6 +391,12 @@ static void pool_release(mcphub_affinity *a, int kind, uint32_t idx)
 
     if (--e->refs != 0)
         return;
+    if (kind == S_SERVER) {
+        unsigned i = hot_index(e->s, strlen(e->s));
+
+        if (a->hot[i].e == e)
+            a->hot[i].e = NULL;
+    }
     pool_unindex(p, e);
     p->items[idx] = NULL;
     p->free_idx[p->nfree++] = idx;
@@ -310,6 +419,8 @@ static void pool_clear(mcphub_affinity *a, int kind)
     p->items = NULL;
     p->free_idx = NULL;
     p->cap = p->len = p->nfree = 0;
+    if (kind == S_SERVER)
+        memset(a->hot, 0, sizeof a->hot);
 }
 
 /* The entry of s in its pool, or NULL (s must be a valid id). */
@@ -318,6 +429,17 @@ static aff_str *pool_lookup(const mcphub_affinity *a, int kind, const char *s, s
     if (a->pools[kind].live == 0)
         return NULL;
     return pool_find(&a->pools[kind], s, len, str_hash(a, kind, s, len));
+}
+
+/* The entry of a server name, or NULL: the hot cache first. */
+static HOT_PATH aff_str *server_find(const mcphub_affinity *a, const char *s, size_t len)
+{
+    unsigned i = hot_index(s, len);
+    aff_str *e = a->hot[i].e;
+
+    if (e != NULL && a->hot[i].len == len && same_id(e->s, s, len))
+        return e;
+    return pool_lookup(a, S_SERVER, s, len);
 }
 
 /* ---- intrusive lists ------------------------------------------------------ */
@@ -439,7 +561,7 @@ static uint32_t route_take(mcphub_affinity *a)
  * computable before reading any of the table, and, kept in each session
  * entry, again when the route goes.  Seeded through the session hash and
  * key_mix; murmur3's 64-bit finalizer spreads it to the low bits. */
-static uint32_t key_hash(const mcphub_affinity *a, uint32_t session_h, uint32_t server)
+static HOT_PATH uint32_t key_hash(const mcphub_affinity *a, uint32_t session_h, uint32_t server)
 {
     uint64_t k = ((uint64_t)session_h << 32 | server) ^ a->key_mix;
 
@@ -541,7 +663,7 @@ static void drop_storage_if_empty(mcphub_affinity *a)
 /* Route of (session, server), both valid ids of the given lengths, or NIL.
  * The slot of the route and the slot of the session entry are independent
  * of each other, and so are the route and the entry: the misses overlap. */
-static uint32_t lookup(const mcphub_affinity *a, const char *session, size_t session_len,
+static HOT_PATH uint32_t lookup(const mcphub_affinity *a, const char *session, size_t session_len,
                        const char *server, size_t server_len, aff_found *f)
 {
     const aff_slot *table = a->table;
@@ -551,10 +673,9 @@ static uint32_t lookup(const mcphub_affinity *a, const char *session, size_t ses
 
     f->session = f->server = NULL;
     f->session_h = str_hash(a, S_SESSION, session, session_len);
-    f->server_h = str_hash(a, S_SERVER, server, server_len);
     if (a->count == 0)
         return NIL;
-    sv = f->server = pool_find(&a->pools[S_SERVER], server, server_len, f->server_h);
+    sv = f->server = server_find(a, server, server_len);
     if (sv == NULL)
         return NIL;
     h = key_hash(a, f->session_h, sv->idx);
@@ -660,7 +781,7 @@ int mcphub_affinity_new(mcphub_affinity **out, const mcphub_affinity_opts *opts,
     seed = MCPHUB__GET(opts, mcphub_affinity_opts, hash_seed, 0);
     a->key_mix = (uint64_t)seed * UINT64_C(0x9e3779b97f4a7c15);
     for (k = 0; k < S_KINDS; k++)
-        a->pools[k].seed = seed + (uint32_t)k;
+        a->pools[k].seed = (seed + (uint64_t)k + 1) * UINT64_C(0xbf58476d1ce4e5b9);
     a->free_route = NIL;
     a->lru_head = a->lru_tail = NIL;
     *out = a;
@@ -731,7 +852,7 @@ int mcphub_affinity_bind(mcphub_affinity *a, const char *session_id, const char 
     found[S_SERVER] = f.server;
     found[S_NODE] = found[S_REPLICA] = NULL;
     hashes[S_SESSION] = f.session_h;
-    hashes[S_SERVER] = f.server_h;
+    hashes[S_SERVER] = f.server ? f.server->h : str_hash(a, S_SERVER, server, lens[S_SERVER]);
     hashes[S_NODE] = str_hash(a, S_NODE, node, lens[S_NODE]);
     hashes[S_REPLICA] = str_hash(a, S_REPLICA, replica, lens[S_REPLICA]);
     for (held = 0; held < S_KINDS; held++) {

@@ -1385,6 +1385,10 @@ MCPHUB_API int mcphub_coordinator_route(mcphub_coordinator *c, const char *sessi
     if (c == NULL || session_id == NULL || server == NULL || replica_out == NULL ||
         node_out == NULL)
         return MCPHUB_E_INVAL;
+    /* The id is rendered in sessions_json; one that is not UTF-8 used to
+     * make that fail for every session (found by fuzzing). */
+    if (!mcphub__wire_utf8_ok(session_id, strlen(session_id)))
+        return fail(c, MCPHUB_E_INVAL, "session id is not UTF-8");
     if (mcphub__coord_server(c, server) == NULL)
         return fail(c, MCPHUB_E_NOTFOUND, "unknown server %s", server);
     c->now_ms = now_ms;

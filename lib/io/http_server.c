@@ -37,6 +37,7 @@
 #include <microhttpd.h>
 
 #include "core/mem_int.h"
+#include "http_path_int.h"
 #include "mcphub/http_server.h"
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -167,120 +168,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     logf_(srv, MCPHUB_LOG_WARN, "http_mhd msg=\"%s\"", text);
 }
 
-/* ---- the request target: /path?query, decoded once ---- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode src[0..n) into dst (room for n bytes + NUL); plus_space
- * turns '+' into ' ' (query strings).  Returns 0, or -1 for a malformed
- * escape or one that decodes to NUL. */
-static int decode(char *dst, const char *src, size_t n, int plus_space)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i++) {
-        char ch = src[i];
-
-        if (ch == '%') {
-            int hi, lo;
-
-            if (n - i < 3)
-                return -1;
-            hi = hexval((unsigned char)src[i + 1]);
-            lo = hexval((unsigned char)src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+' && plus_space) {
-            ch = ' ';
-        }
-        dst[o++] = ch;
-    }
-    dst[o] = '\0';
-    return 0;
-}
-
-/* Does the decoded path have a ".." segment? */
-static int has_dotdot(const char *path)
-{
-    const char *seg = path;
-
-    for (;;) {
-        const char *end = strchr(seg, '/');
-        size_t len = end != NULL ? (size_t)(end - seg) : strlen(seg);
-
-        if (len == 2 && seg[0] == '.' && seg[1] == '.')
-            return 1;
-        if (end == NULL)
-            return 0;
-        seg = end + 1;
-    }
-}
-
-static size_t count_params(const char *q)
-{
-    size_t n = 0;
-
-    while (*q != '\0') {
-        const char *amp = strchr(q, '&');
-        size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
-
-        n += len > 0;
-        q += len + (amp != NULL);
-    }
-    return n;
-}
-
-/* Split and decode the query into req->query; the strings go to *chars. */
-static const char *parse_query(mcphub_http_request *req, const char *q, char *chars)
-{
-    size_t k = 0;
-
-    while (*q != '\0') {
-        const char *amp = strchr(q, '&');
-        size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', len);
-        size_t nlen = eq != NULL ? (size_t)(eq - q) : len;
-
-        if (len > 0) {
-            req->query[2 * k] = chars;
-            if (decode(chars, q, nlen, 1) != 0)
-                return "malformed percent-escape in the query";
-            chars += strlen(chars) + 1;
-            if (eq != NULL) {
-                req->query[2 * k + 1] = chars;
-                if (decode(chars, eq + 1, len - nlen - 1, 1) != 0)
-                    return "malformed percent-escape in the query";
-                chars += strlen(chars) + 1;
-            } else {
-                req->query[2 * k + 1] = empty;
-            }
-            k++;
-        }
-        q += len + (amp != NULL);
-    }
-    return NULL;
-}
+/* ---- the request target: /path?query, decoded once (http_path.c) ---- */
 
 /* A request with its decoded target, in one allocation: the struct, the
  * query pointer pairs, then the strings. */
 static mcphub_http_request *request_new(mcphub_http_server *srv, const char *target)
 {
-    const char *qmark = strchr(target, '?'), *p;
-    size_t plen = qmark != NULL ? (size_t)(qmark - target) : strlen(target);
-    size_t qlen = qmark != NULL ? strlen(qmark + 1) : 0;
-    size_t n = qmark != NULL ? count_params(qmark + 1) : 0;
-    size_t size = sizeof(mcphub_http_request) + 2 * n * sizeof(char *) + plen + 1 + qlen + 2 * n;
+    size_t n = 0;
+    size_t chars = mcphub__http_target_measure(target, &n);
+    size_t size = sizeof(mcphub_http_request) + 2 * n * sizeof(char *) + chars;
     mcphub_http_request *req;
 
     if (n > (SIZE_MAX / 4) / sizeof(char *))
@@ -292,17 +188,7 @@ static mcphub_http_request *request_new(mcphub_http_server *srv, const char *tar
     req->query = (const char **)(void *)(req + 1);
     req->n_query = n;
     req->path = (char *)(req->query + 2 * n);
-    for (p = target; *p != '\0'; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
-            req->bad = "space or control byte in the request target";
-    if (req->bad == NULL && target[0] != '/')
-        req->bad = "the request target is not an absolute path";
-    else if (req->bad == NULL && decode(req->path, target, plen, 0) != 0)
-        req->bad = "malformed percent-escape in the path";
-    else if (req->bad == NULL && has_dotdot(req->path))
-        req->bad = "dot-dot segment in the path";
-    else if (req->bad == NULL && qmark != NULL)
-        req->bad = parse_query(req, qmark + 1, req->path + plen + 1);
+    req->bad = mcphub__http_target_decode(target, req->path, req->query);
     if (req->bad != NULL) {
         req->path[0] = '\0';
         req->n_query = 0;
@@ -1099,14 +985,7 @@ MCPHUB_API const char *mcphub_http_request_path(const mcphub_http_request *r)
 
 MCPHUB_API const char *mcphub_http_request_query(const mcphub_http_request *r, const char *name)
 {
-    size_t i;
-
-    if (name == NULL)
-        return NULL;
-    for (i = 0; i < r->n_query; i++)
-        if (strcmp(r->query[2 * i], name) == 0)
-            return r->query[2 * i + 1];
-    return NULL;
+    return mcphub__http_query_find(r->query, r->n_query, name);
 }
 
 MCPHUB_API const char *mcphub_http_request_header(const mcphub_http_request *r, const char *name)

@@ -304,6 +304,7 @@ static int on_tick(mcphub_loop *loop, uint64_t id, void *user_data)
         mcphub__master_cluster_tick(m);
     if (++m->ticks % 10 == 0) /* lists: once a second is plenty */
         mcphub__master_catalog_tick(m);
+    mcphub__master_sessions_tick(m);
     return 0;
 }
 
@@ -420,7 +421,9 @@ MCPHUB_API int mcphub_master_start(mcphub_master *m)
     mo.random_user_data = m->random_user_data;
     mo.log = m->log;
     mo.log_user_data = m->log_user_data;
-    if ((rc = mcphub_mcp_http_new(&m->mcp, m->loop, &mo, &mm)) != 0) {
+    mo.session_restore = mcphub__master_sessions_restore;
+    if ((rc = mcphub_mcp_http_new(&m->mcp, m->loop, &mo, &mm)) != 0 ||
+        (rc = mcphub__master_sessions_load(m)) != 0) {
         snprintf(m->errmsg, sizeof m->errmsg, "mcp transport: %s", mcphub_strerror(rc));
         return rc;
     }
@@ -536,6 +539,7 @@ MCPHUB_API void mcphub_master_shutdown(mcphub_master *m)
         mcphub_http_server_stop_accepting(m->http);
     if (m->cluster)
         mcphub__master_save_state(m);
+    mcphub__master_sessions_save(m); /* the last word: closes from here on are not written */
     while (mcphub__map_next(&m->locals, &i, NULL, &v))
         mcphub_runner_stop(((local_rep *)v)->runner);
 }
@@ -572,6 +576,7 @@ MCPHUB_API void mcphub_master_free(mcphub_master *m)
         mcphub_loop_timer_cancel(m->loop, m->check_timer);
     m->freeing = 1;
     mcphub_mcp_http_free(m->mcp); /* ends client sessions and their upstreams */
+    mcphub__master_sessions_free(m); /* after: be_close reports each session's end */
     mcphub__master_catalog_free(m);
     mcphub_http_server_free(m->http);
     free_locals(m);

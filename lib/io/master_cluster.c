@@ -114,15 +114,42 @@ static void on_replica_status(const mcphub_replica *r, mcphub_replica_status old
     (void)user_data; /* logged by the coordinator; the catalog tick notices */
 }
 
+typedef struct lost_node {
+    mcphub_master *m;
+    char node[132];
+} lost_node;
+
+static int node_lost_later(mcphub_loop *loop, uint64_t id, void *user_data)
+{
+    lost_node *l = user_data;
+
+    (void)loop;
+    (void)id;
+    mcphub__upstream_node_lost(l->m, l->node);
+    free(l);
+    return 0;
+}
+
 static void on_node_status(const mcphub_node *n, mcphub_node_status old, const char *reason,
                            void *user_data)
 {
     mcphub_master *m = user_data;
 
     (void)old;
-    if (n->status == MCPHUB_NODE_OFFLINE)
+    if (n->status == MCPHUB_NODE_OFFLINE) {
+        lost_node *l = calloc(1, sizeof *l);
+
         mcphub__master_log(m, MCPHUB_LOG_WARN, "node_offline node=%s reason=%s failover=begin",
                            n->id, reason ? reason : "-");
+        /* Requests in flight there fail over now, not at a socket timeout;
+         * from the loop, since we are inside the coordinator here. */
+        if (l != NULL) {
+            l->m = m;
+            snprintf(l->node, sizeof l->node, "%s", n->id);
+            if (mcphub_loop_defer(m->loop, NULL, node_lost_later, l) != 0)
+                free(l);
+        }
+    }
 }
 
 /* ---- the settings' servers into the coordinator ----------------------------------------- */

@@ -29,7 +29,16 @@ typedef struct inflight {
     size_t retry_len;
     int retried;
     uint64_t started_ms;
+    /* waiting for a healthy replica (the server's only one was lost) */
+    struct gsession *gs;
+    char *wait_msg;
+    size_t wait_len;
+    uint64_t wait_timer, wait_until;
 } inflight;
+
+/* How long a request waits for a replacement replica before it fails. */
+#define WAIT_FOR_REPLICA_MS 15000
+#define WAIT_POLL_MS 200
 
 typedef struct srvreq {
     char gid[40];          /* the id the client sees (key) */
@@ -98,6 +107,9 @@ static void send_tool_error(gsession *gs, const char *id, const char *text)
 
 static void inflight_free(inflight *f)
 {
+    if (f->wait_timer != 0)
+        mcphub_loop_timer_cancel(f->gs->m->loop, f->wait_timer);
+    free(f->wait_msg);
     free(f->id);
     free(f->server);
     free(f->method);
@@ -181,6 +193,80 @@ static upstream *upstream_for(gsession *gs, const char *server, const char **why
     return up;
 }
 
+static void unavailable(gsession *gs, inflight *f, const char *why)
+{
+    char text[300];
+
+    snprintf(text, sizeof text, "Error: %s for server %s", why, f->server);
+    mcphub__master_log(gs->m, MCPHUB_LOG_WARN, "mcp_unavailable session=%.8s server=%s reason=\"%s\"",
+                       gs->sid, f->server, why);
+    if (strcmp(f->method, "tools/call") == 0)
+        send_tool_error(gs, f->id, text);
+    else
+        send_error(gs, f->id, -32000, text);
+    account(gs, f, "unavailable");
+}
+
+static int waited(mcphub_loop *loop, uint64_t id, void *user_data)
+{
+    inflight *f = user_data;
+    gsession *gs = f->gs;
+    const char *why = "no healthy replica is available";
+    upstream *up = upstream_for(gs, f->server, &why);
+
+    (void)loop;
+    (void)id;
+    if (up == NULL && mcphub__master_now(gs->m) < f->wait_until)
+        return 0; /* poll again */
+    mcphub_loop_timer_cancel(gs->m->loop, f->wait_timer);
+    f->wait_timer = 0;
+    if (up == NULL) {
+        mcphub__map_del(&gs->inflight, f->id);
+        unavailable(gs, f, why);
+        inflight_free(f);
+        return 0;
+    }
+    f->replica = strdup(up->replica);
+    f->node = strdup(up->node);
+    if (mcphub__upstream_send(up, f->wait_msg, f->wait_len) != 0) {
+        mcphub__map_del(&gs->inflight, f->id);
+        send_error(gs, f->id, -32000, "the replica cannot take the request now");
+        account(gs, f, "error");
+        inflight_free(f);
+        return 0;
+    }
+    free(f->wait_msg);
+    f->wait_msg = NULL;
+    return 0;
+}
+
+/* The server has replicas desired but none healthy (its only one was lost
+ * and a replacement is starting): hold the request until one runs, for a
+ * while, instead of failing it at once.  0 when it now waits. */
+static int wait_for_replica(gsession *gs, inflight *f, const char *json, size_t len)
+{
+    mcphub_master *m = gs->m;
+    mcphub_server_state st;
+
+    if (!m->cluster || mcphub_coordinator_server_get(m->coord, f->server, &st) != 0 ||
+        st.replicas == 0 || (f->wait_msg = malloc(len + 1)) == NULL)
+        return -1;
+    memcpy(f->wait_msg, json, len);
+    f->wait_len = len;
+    f->wait_until = mcphub__master_now(m) + WAIT_FOR_REPLICA_MS;
+    if (mcphub__map_put(&gs->inflight, f->id, f, NULL) != 0 ||
+        mcphub_loop_timer_add(m->loop, &f->wait_timer, WAIT_POLL_MS, WAIT_POLL_MS, waited, f) != 0) {
+        mcphub__map_del(&gs->inflight, f->id);
+        free(f->wait_msg);
+        f->wait_msg = NULL;
+        f->wait_timer = 0;
+        return -1;
+    }
+    mcphub__master_log(m, MCPHUB_LOG_INFO, "mcp_wait session=%.8s server=%s reason=no-healthy-replica",
+                       gs->sid, f->server);
+    return 0;
+}
+
 /* Send a request for server; on failure answer the client. */
 static void forward(gsession *gs, const char *server, const char *json, size_t len,
                     const mcphub_jsonrpc_msg *msg, const char *tool, int retry_ok)
@@ -204,18 +290,12 @@ static void forward(gsession *gs, const char *server, const char *json, size_t l
         f->retry_len = len;
     }
     f->started_ms = mcphub__master_now(gs->m);
+    f->gs = gs;
     up = upstream_for(gs, server, &why);
+    if (up == NULL && wait_for_replica(gs, f, json, len) == 0)
+        return;
     if (up == NULL) {
-        char text[300];
-
-        snprintf(text, sizeof text, "Error: %s for server %s", why, server);
-        mcphub__master_log(gs->m, MCPHUB_LOG_WARN, "mcp_unavailable session=%.8s server=%s reason=\"%s\"",
-                           gs->sid, server, why);
-        if (strcmp(msg->method, "tools/call") == 0)
-            send_tool_error(gs, f->id, text);
-        else
-            send_error(gs, f->id, -32000, text);
-        account(gs, f, "unavailable");
+        unavailable(gs, f, why);
         inflight_free(f);
         return;
     }
@@ -240,7 +320,7 @@ static void fail_over(gsession *gs, inflight *f, const char *why)
 {
     mcphub_master *m = gs->m;
     char text[512];
-    upstream *up;
+    upstream *up = NULL;
     const char *reason = NULL;
 
     mcphub__map_del(&gs->inflight, f->id);
@@ -259,6 +339,14 @@ static void fail_over(gsession *gs, inflight *f, const char *why)
             return;
         }
         mcphub__map_del(&gs->inflight, f->id);
+    } else if (f->retry_msg != NULL && !f->retried && up == NULL) {
+        /* safe to repeat, but nothing healthy yet: wait for the replacement */
+        f->retried = 1;
+        free(f->replica);
+        free(f->node);
+        f->replica = f->node = NULL;
+        if (wait_for_replica(gs, f, f->retry_msg, f->retry_len) == 0)
+            return;
     }
     snprintf(text, sizeof text,
              "The replica %s of server %s became unavailable during this request (%s)%s",
@@ -803,6 +891,7 @@ static int be_open(mcphub_mcp_session *s, const char *params, size_t params_len,
     }
     mcphub_catalog_free_string(m->catalog, r);
     mcphub_mcp_session_set_data(s, gs);
+    mcphub__master_sessions_opened(m, s); /* kept across a restart (master_sessions.c) */
     return 0;
 }
 
@@ -813,6 +902,7 @@ static void be_close(mcphub_mcp_session *s, void *user_data)
     size_t i = 0;
     void *v;
 
+    mcphub__master_sessions_closed(m, s); /* no longer kept across a restart */
     if (gs == NULL)
         return;
     while (mcphub__map_next(&gs->ups, &i, NULL, &v))

@@ -6,7 +6,8 @@
  *   master_catalog.c   filling the catalog from replicas
  *   master_upstream.c  one MCP session from the master to one replica
  *   master_gateway.c   client sessions: lists, name resolution, routing,
- *                      relaying, failover */
+ *                      relaying, failover
+ *   master_sessions.c  client sessions kept across a restart (sessions.json) */
 #ifndef MCPHUB_MASTER_INT_H
 #define MCPHUB_MASTER_INT_H
 
@@ -26,6 +27,7 @@
 #include "core/mem_int.h"
 
 typedef struct upstream upstream;
+typedef struct master_sessions master_sessions;
 
 /* Who owns an upstream and hears from it. */
 typedef struct upstream_owner {
@@ -40,6 +42,7 @@ typedef enum { UP_CONNECTING = 1, UP_READY, UP_CLOSED } upstream_state;
  * (cluster), or straight into a local runner (standalone). */
 struct upstream {
     mcphub_master *m;
+    upstream *lprev, *lnext;      /* the master's list of open upstreams */
     char *server, *replica, *node;
     upstream_state state;
     upstream_owner owner;
@@ -103,11 +106,13 @@ struct mcphub_master {
     mcphub__map cat;              /* server -> cat_server */
     uint64_t cat_generation[4];   /* last generations broadcast */
     int cat_dirty;                /* the saved lists changed: write them */
+    upstream *ups;                /* every open upstream (node failures reach them) */
     unsigned ticks;               /* 100 ms ticks since start */
     mcphub_cluster_stats last;    /* stats at the last scrape (counter deltas) */
 
     int shutting_down;
     int freeing;                  /* upstreams are freed at once, not deferred */
+    master_sessions *sessions;    /* master_sessions.c; NULL without a state dir */
     char errmsg[640];
 };
 
@@ -125,6 +130,9 @@ upstream *mcphub__upstream_open(mcphub_master *m, const char *server, const char
                                 const upstream_owner *owner);
 int mcphub__upstream_send(upstream *up, const char *json, size_t len);
 void mcphub__upstream_close(upstream *up); /* no callbacks afterwards */
+/* A node went offline: every upstream to it closes now (its owners fail
+ * their requests over), not when its sockets finally time out. */
+void mcphub__upstream_node_lost(mcphub_master *m, const char *node);
 int mcphub__master_local_downstream(mcphub_runner *r, uint64_t session, const char *json,
                                     size_t len, const char *related, void *user_data);
 
@@ -143,6 +151,16 @@ void mcphub__master_register(mcphub_master *m, mcphub_http_request *req);
 void mcphub__master_heartbeat(mcphub_master *m, mcphub_http_request *req);
 int mcphub__master_save_state(mcphub_master *m);
 void mcphub__master_cluster_tick(mcphub_master *m);
+
+/* master_sessions.c: client sessions across a restart */
+int mcphub__master_sessions_load(mcphub_master *m);        /* start */
+void mcphub__master_sessions_opened(mcphub_master *m, mcphub_mcp_session *s); /* be_open */
+void mcphub__master_sessions_closed(mcphub_master *m, mcphub_mcp_session *s); /* be_close */
+int mcphub__master_sessions_restore(const char *id, const char *route, char **protocol_out,
+                                    char **init_params_out, void *user_data); /* mcp_http hook */
+void mcphub__master_sessions_tick(mcphub_master *m);       /* writes, debounced */
+void mcphub__master_sessions_save(mcphub_master *m);       /* shutdown */
+void mcphub__master_sessions_free(mcphub_master *m);
 
 /* master_api.c */
 void mcphub__master_api(mcphub_master *m, mcphub_http_request *req, const char *path);

@@ -231,7 +231,46 @@ upstream *mcphub__upstream_open(mcphub_master *m, const char *server, const char
         up_free(up);
         return NULL;
     }
+    up->lnext = m->ups;
+    if (m->ups != NULL)
+        m->ups->lprev = up;
+    m->ups = up;
     return up;
+}
+
+static void unlink_up(upstream *up)
+{
+    if (up->lprev != NULL)
+        up->lprev->lnext = up->lnext;
+    else if (up->m->ups == up)
+        up->m->ups = up->lnext;
+    if (up->lnext != NULL)
+        up->lnext->lprev = up->lprev;
+    up->lprev = up->lnext = NULL;
+}
+
+void mcphub__upstream_node_lost(mcphub_master *m, const char *node)
+{
+    upstream *up, **lost;
+    size_t n = 0, i;
+    char why[200];
+
+    for (up = m->ups; up != NULL; up = up->lnext)
+        n++;
+    lost = calloc(n ? n : 1, sizeof *lost);
+    if (lost == NULL)
+        return;
+    n = 0;
+    for (up = m->ups; up != NULL; up = up->lnext)
+        if (up->state != UP_CLOSED && strcmp(up->node, node) == 0)
+            lost[n++] = up;
+    snprintf(why, sizeof why, "node %.120s is offline", node);
+    /* closing one may not free another (frees are deferred), but it may
+     * close it: check the state each time */
+    for (i = 0; i < n; i++)
+        if (lost[i]->state != UP_CLOSED)
+            closed(lost[i], why);
+    free(lost);
 }
 
 int mcphub__upstream_send(upstream *up, const char *json, size_t len)
@@ -276,6 +315,7 @@ void mcphub__upstream_close(upstream *up)
 {
     if (up == NULL)
         return;
+    unlink_up(up);
     up->owner.on_message = NULL;
     up->owner.on_closed = NULL;
     up->state = UP_CLOSED;

@@ -62,6 +62,8 @@ struct mcphub_mcp_http {
     void *random_user_data;
     mcphub_log_fn log;
     void *log_user_data;
+    int (*restore)(const char *id, const char *route, char **protocol_out,
+                   char **init_params_out, void *user_data);
     mcphub__map sessions;         /* id -> session */
     uint64_t next_serial;
     uint64_t timer;
@@ -142,7 +144,10 @@ static void random_id(mcphub_mcp_http *h, char out[33])
         snprintf(out + i * 8, 9, "%08x", (unsigned)h->random(h->random_user_data));
 }
 
-static mcphub_mcp_session *session_new(mcphub_mcp_http *h, const char *route, int legacy)
+/* A new session under a fresh random id, or under id (a restored one,
+ * checked by the caller: not live, fits s->id). */
+static mcphub_mcp_session *session_new(mcphub_mcp_http *h, const char *route, int legacy,
+                                       const char *id)
 {
     mcphub_mcp_session *s;
     int tries;
@@ -156,7 +161,10 @@ static mcphub_mcp_session *session_new(mcphub_mcp_http *h, const char *route, in
     s->legacy = legacy;
     s->route = mcphub__strdup(&h->mem, route ? route : "");
     for (tries = 0; tries < 8; tries++) {
-        random_id(h, s->id);
+        if (id != NULL)
+            snprintf(s->id, sizeof s->id, "%s", id);
+        else
+            random_id(h, s->id);
         if (mcphub__map_get(&h->sessions, s->id) == NULL)
             break;
     }
@@ -390,6 +398,9 @@ static void on_post_close(mcphub_http_request *req, int completed, void *user_da
     post_free(p->s->h, p);
 }
 
+static mcphub_mcp_session *restore(mcphub_mcp_http *h, const char *id, const char *route,
+                                   unsigned *status);
+
 static mcphub_mcp_session *session_from(mcphub_mcp_http *h, mcphub_http_request *req,
                                         const char *route, int want_legacy)
 {
@@ -405,6 +416,16 @@ static mcphub_mcp_session *session_from(mcphub_mcp_http *h, mcphub_http_request 
         return NULL;
     }
     s = mcphub__map_get(&h->sessions, id);
+    if (s == NULL && !want_legacy && route != NULL && h->restore != NULL) {
+        unsigned status = 404;
+
+        s = restore(h, id, route, &status);
+        if (s == NULL && status != 404) {
+            answer_rpc_error(req, status, -32000,
+                             "Service unavailable: the session cannot be resumed now; try again later");
+            return NULL;
+        }
+    }
     if (s == NULL || s->legacy != want_legacy || (route != NULL && strcmp(route, s->route) != 0)) {
         if (want_legacy)
             answer_text(req, 404, "No transport found for sessionId");
@@ -428,6 +449,71 @@ static uint32_t caps_of(json_t *params)
     if (json_object_get(caps, "roots") != NULL)
         f |= MCPHUB_MCP_CAP_ROOTS;
     return f;
+}
+
+/* An id no live session has may name one of an earlier process (the
+ * master's, before a restart): the backend's session_restore hook tells.
+ * The session comes back under that id, initialized as it was, and the
+ * backend opens it again.  NULL with *status 404 (unknown) or 503. */
+static mcphub_mcp_session *restore(mcphub_mcp_http *h, const char *id, const char *route,
+                                   unsigned *status)
+{
+    char *proto = NULL, *params = NULL, *result = NULL;
+    const char *error_text = NULL;
+    mcphub_mcp_session *s = NULL;
+    json_t *p = NULL;
+    size_t i, n = strlen(id);
+    int rc;
+
+    *status = 404;
+    if (n == 0 || n >= sizeof s->id)
+        return NULL;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
+            return NULL; /* the spec's charset: visible ASCII */
+    if (h->sessions.len >= h->max_sessions) {
+        *status = 503; /* asked later, when there is room: the entry stays */
+        return NULL;
+    }
+    rc = h->restore(id, route, &proto, &params, h->be.user_data);
+    if (rc != 0) {
+        if (rc != MCPHUB_E_NOTFOUND)
+            *status = 503;
+        goto out;
+    }
+    if (params != NULL)
+        p = json_loads(params, 0, NULL);
+    if (proto == NULL || !version_supported(proto) || !json_is_object(p)) {
+        logf_(h, MCPHUB_LOG_WARN, "session_restore_refused session=%.8s reason=\"%s\"", id,
+              proto == NULL || !version_supported(proto) ? "protocol version not served"
+                                                         : "initialize params not an object");
+        goto out;
+    }
+    *status = 503;
+    if ((s = session_new(h, route, 0, id)) == NULL)
+        goto out;
+    snprintf(s->protocol, sizeof s->protocol, "%s", proto);
+    s->caps = caps_of(p);
+    s->init_params = mcphub__strdup(&h->mem, params);
+    if (s->init_params == NULL ||
+        (rc = h->be.session_open(s, params, strlen(params), &result, &error_text,
+                                 h->be.user_data)) != 0) {
+        logf_(h, MCPHUB_LOG_WARN, "session_restore_failed session=%.8s reason=\"%s\"", s->id,
+              s->init_params == NULL ? "out of memory"
+                                     : error_text ? error_text : "the backend refused it");
+        mcphub_mcp_session_end(s); /* not opened: the backend is not told */
+        s = NULL;
+        goto out;
+    }
+    s->opened = 1;
+    logf_(h, MCPHUB_LOG_INFO, "session_restored session=%.8s route=%s protocol=%s", s->id,
+          s->route[0] ? s->route : "(global)", s->protocol);
+out:
+    free(result);
+    free(proto);
+    free(params);
+    json_decref(p);
+    return s;
 }
 
 /* initialize: the backend opens the session; we negotiate the version. */
@@ -512,7 +598,7 @@ static void session_error_for(mcphub_mcp_session *s, const mcphub_jsonrpc_msg *m
 static void handle_initialize(mcphub_mcp_http *h, mcphub_http_request *req, const char *route,
                               const mcphub_jsonrpc_msg *msg)
 {
-    mcphub_mcp_session *s = session_new(h, route, 0);
+    mcphub_mcp_session *s = session_new(h, route, 0, NULL);
     const char *error_text = NULL;
     char *body;
 
@@ -594,6 +680,56 @@ static int check_version_header(mcphub_http_request *req)
     return 0;
 }
 
+static int hex4(const char *p)
+{
+    int i, v = 0;
+
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+
+        v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                                          : c - 'A' + 10);
+    }
+    return v;
+}
+
+/* Does the text (which mcphub_jsonrpc_classify accepted, so every escape
+ * is well-formed) hold a \uD800-\uDFFF escape that is not half of a pair?
+ * It encodes no character: strict parsers such as jansson, which C servers
+ * use, refuse the whole message, and a stdio server that cannot parse a
+ * request cannot answer it, so the client would wait forever (and its
+ * request id would stay taken on the worker).  Refused here like invalid
+ * UTF-8. */
+static int lone_surrogate(const char *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        int cp;
+
+        if (p[i] != '\\' || i + 1 >= len) {
+            i++;
+            continue;
+        }
+        if (p[i + 1] != 'u' || i + 6 > len) {
+            i += 2;
+            continue;
+        }
+        cp = hex4(p + i + 2);
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return 1;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            int lo = i + 12 <= len && p[i + 6] == '\\' && p[i + 7] == 'u' ? hex4(p + i + 8) : 0;
+
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return 1;
+            i += 6;
+        }
+        i += 6;
+    }
+    return 0;
+}
+
 static void handle_post(mcphub_mcp_http *h, mcphub_http_request *req, const char *route,
                         int legacy)
 {
@@ -607,6 +743,11 @@ static void handle_post(mcphub_mcp_http *h, mcphub_http_request *req, const char
     if (rc != 0 || msg.kind == MCPHUB_JSONRPC_INVALID) {
         answer_rpc_error(req, 400, msg.error_reply ? msg.error_reply : -32700,
                          msg.reason ? msg.reason : "Parse error");
+        return;
+    }
+    if (lone_surrogate(body, len)) {
+        answer_rpc_error(req, 400, MCPHUB_JSONRPC_PARSE_ERROR,
+                         "invalid Unicode: lone UTF-16 surrogate escape in a string");
         return;
     }
     if (msg.kind == MCPHUB_JSONRPC_BATCH) {
@@ -685,7 +826,7 @@ static void handle_delete(mcphub_mcp_http *h, mcphub_http_request *req, const ch
 
 static void handle_legacy_open(mcphub_mcp_http *h, mcphub_http_request *req, const char *route)
 {
-    mcphub_mcp_session *s = session_new(h, route, 1);
+    mcphub_mcp_session *s = session_new(h, route, 1, NULL);
     char ev[512];
     int n;
 
@@ -787,6 +928,7 @@ MCPHUB_API const char *mcphub_mcp_session_protocol(const mcphub_mcp_session *s)
     return s->protocol;
 }
 MCPHUB_API uint32_t mcphub_mcp_session_client_caps(const mcphub_mcp_session *s) { return s->caps; }
+MCPHUB_API int mcphub_mcp_session_legacy(const mcphub_mcp_session *s) { return s->legacy; }
 MCPHUB_API const char *mcphub_mcp_session_init_params(const mcphub_mcp_session *s)
 {
     return s->init_params ? s->init_params : "{}";
@@ -842,6 +984,7 @@ MCPHUB_API int mcphub_mcp_http_new(mcphub_mcp_http **out, mcphub_loop *loop,
     h->random_user_data = MCPHUB__GET(opts, mcphub_mcp_http_opts, random_user_data, NULL);
     h->log = MCPHUB__GET(opts, mcphub_mcp_http_opts, log, NULL);
     h->log_user_data = MCPHUB__GET(opts, mcphub_mcp_http_opts, log_user_data, NULL);
+    h->restore = MCPHUB__GET(opts, mcphub_mcp_http_opts, session_restore, NULL);
     mp = MCPHUB__GET(opts, mcphub_mcp_http_opts, messages_path, NULL);
     h->messages_path = mcphub__strdup(&h->mem, mp ? mp : "/messages");
     mcphub__map_init(&h->sessions, &h->mem, h->random(h->random_user_data));

@@ -250,7 +250,7 @@ const SESSION_GONE = /Session not found/;
 const summary = [];
 // Known gaps (tests/README.md): what each scenario saw of them, asserted
 // by the tests at the end, marked TODO only while they show exactly so.
-const gaps = { single: [], stuck: [], restart: [] };
+const gaps = { single: [], stuck: [] };
 
 // The checks of one scenario, once the cluster converged again.
 //   calls      every call of the load, {session, server, start, end, ok, error}
@@ -282,7 +282,7 @@ async function judge(t, name, { calls, t0, tDetect, tHeal, tRecover, ids, single
     if (inFlight.length > SESSIONS)
         problems.push(`${inFlight.length} calls failed in flight, bound ${SESSIONS}`);
     for (const c of [...failed])
-        if (SESSION_GONE.test(c.error) && !/restart/.test(name))
+        if (SESSION_GONE.test(c.error))
             problems.push(`a call failed for a lost session: ${c.error}`);
     for (const c of noReplica)
         if (down ? !/fetch failed/.test(c.error)
@@ -636,24 +636,18 @@ describe('faults across network namespaces: master + 3 workers + SDK client', { 
         // Calls in flight at SIGTERM: bounded (those sent while no master
         // listened were refused: counted apart).
         assert.ok(j.inFlight.length <= SESSIONS, `failed in flight ${j.inFlight.length}, bound ${SESSIONS}`);
-        // What else failed is the lost sessions (the next test), nothing more.
-        const other = j.problems.filter((p) => !SESSION_GONE.test(p));
-        assert.deepEqual(other, [], 'no failure but the lost sessions');
-        const gone = j.lost.filter((l) => SESSION_GONE.test(l));
-        if (gone.length)
-            gaps.restart.push(`${gone.length} of ${SESSIONS} sessions answered 404 "Session not found" after ` +
-                              `the restart (${j.late.length} calls after it failed)`);
-        assert.deepEqual(j.lost.filter((l) => !SESSION_GONE.test(l)), [], 'no session lost another way');
+        // Sessions, and calls, are the next test's.
+    });
+
+    // The master keeps its client sessions in the state directory
+    // (sessions.json): the same SDK Client objects go on with the same
+    // Mcp-Session-Id, and no call after the restart answers 404.
+    test('4. master restart: no client session lost, calls after the restart succeed', () => {
+        assert.ok(restart.j, 'scenario 4 ran');
+        assertScenario(restart.j);
     });
 
     // ---- known gaps, each asserted; TODO only while it shows exactly so ----
-
-    test('4. master restart: no client session lost, calls after the restart succeed', (t) => {
-        assert.ok(restart.j, 'scenario 4 ran');
-        if (gaps.restart.length)
-            t.todo(`known gap: the master keeps client sessions in memory only: ${gaps.restart[0]}`);
-        assertScenario(restart.j);
-    });
 
     test('a server whose only replica was lost: calls after detection wait for the replacement', (t) => {
         assert.ok(summary.length >= 4, 'the scenarios ran');

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -653,6 +654,218 @@ static void test_many_routes_with_removals(void **state)
     mcphub_affinity_free(a);
 }
 
+/* Ids are hashed and compared a word at a time, the last word overlapping
+ * the one before: ids of every length that differ in one byte anywhere, and
+ * ids that are prefixes of each other, must all stay apart, as sessions,
+ * servers, nodes and replicas. */
+static void id_variant(char *buf, size_t len, size_t pos, char c)
+{
+    memset(buf, 'a', len);
+    buf[len] = '\0';
+    if (pos < len)
+        buf[pos] = c;
+}
+
+static void test_ids_of_every_length(void **state)
+{
+    static const size_t lens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32,
+                                  33, 36, 40, 63, 64, 65, 128, 255, MCPHUB_AFFINITY_MAX_ID};
+    enum { NLENS = sizeof lens / sizeof lens[0] };
+    mcphub_affinity *a = new_table(0, 0, NULL);
+    char id[MCPHUB_AFFINITY_MAX_ID + 2], rep[64];
+    size_t li, pos, routes = 0;
+    mcphub_route r;
+
+    (void)state;
+    /* as sessions: "aaa", and one byte changed at each position */
+    for (li = 0; li < NLENS; li++) {
+        size_t len = lens[li];
+
+        for (pos = 0; pos <= len; pos++) {
+            id_variant(id, len, pos, 'b');
+            snprintf(rep, sizeof rep, "r-%zu-%zu", len, pos);
+            assert_int_equal(mcphub_affinity_bind(a, id, "srv", "n", rep, 1), 0);
+            routes++;
+        }
+    }
+    assert_int_equal(mcphub_affinity_count(a), routes);
+    assert_int_equal(mcphub_affinity_session_count(a), routes);
+    for (li = 0; li < NLENS; li++) {
+        size_t len = lens[li];
+
+        for (pos = 0; pos <= len; pos++) {
+            id_variant(id, len, pos, 'b');
+            snprintf(rep, sizeof rep, "r-%zu-%zu", len, pos);
+            assert_route(a, id, "srv", "n", rep, 1, 1);
+            /* another byte value at the same place is another id */
+            if (pos < len)
+                id_variant(id, len, pos, 'c');
+            else if (len < MCPHUB_AFFINITY_MAX_ID)
+                id_variant(id, len + 1, len, 'c'); /* one longer */
+            else
+                id_variant(id, len - 1, len - 2, 'c'); /* one shorter */
+            assert_absent(a, id, "srv");
+        }
+    }
+
+    /* as servers, nodes and replicas of one session */
+    for (li = 0; li < NLENS; li++) {
+        size_t len = lens[li];
+
+        for (pos = 0; pos <= len; pos += (len > 40 ? 7 : 1)) {
+            id_variant(id, len, pos, 'x');
+            assert_int_equal(mcphub_affinity_bind(a, "one", id, id, id, 2), 0);
+        }
+    }
+    for (li = 0; li < NLENS; li++) {
+        size_t len = lens[li];
+
+        for (pos = 0; pos <= len; pos += (len > 40 ? 7 : 1)) {
+            id_variant(id, len, pos, 'x');
+            assert_route(a, "one", id, id, id, 2, 2);
+            assert_int_equal(mcphub_affinity_count_replica(a, id), 1);
+            /* pos == len left "aa...a", which is bound too */
+            id_variant(id, len, pos, 'y');
+            assert_int_equal(mcphub_affinity_get(a, "one", id, &r),
+                             pos == len ? 0 : MCPHUB_E_NOTFOUND);
+        }
+    }
+    mcphub_affinity_free(a);
+}
+
+/* Server names go through a small cache before the pool: many servers whose
+ * names share length and first and last bytes fight for its places, and
+ * servers leaving (with the place) must not hide the others. */
+static void test_many_servers(void **state)
+{
+    enum { SERVERS = 300, SESSIONS = 3 };
+    mcphub_affinity *a = new_table(0, 0, NULL);
+    char srv[32], s[16], rep[64];
+    int i, j;
+
+    (void)state;
+    for (i = 0; i < SERVERS; i++) {
+        /* "srv-0001x" ... : equal length, equal first and last byte */
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        for (j = 0; j < SESSIONS; j++) {
+            snprintf(s, sizeof s, "s%d", j);
+            snprintf(rep, sizeof rep, "%s-%d", srv, j);
+            assert_int_equal(mcphub_affinity_bind(a, s, srv, "n", rep, (uint64_t)i), 0);
+        }
+    }
+    assert_int_equal(mcphub_affinity_count(a), SERVERS * SESSIONS);
+    for (i = 0; i < SERVERS; i++) {
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        for (j = 0; j < SESSIONS; j++) {
+            snprintf(s, sizeof s, "s%d", j);
+            snprintf(rep, sizeof rep, "%s-%d", srv, j);
+            assert_route(a, s, srv, "n", rep, (uint64_t)i, (uint64_t)i);
+        }
+    }
+    /* every other server goes (its strings are freed), then comes back
+     * after the others: lookups see exactly the servers present */
+    for (i = 0; i < SERVERS; i += 2) {
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        for (j = 0; j < SESSIONS; j++) {
+            snprintf(s, sizeof s, "s%d", j);
+            assert_int_equal(mcphub_affinity_unbind(a, s, srv), 0);
+        }
+    }
+    for (i = 0; i < SERVERS; i++) {
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        if (i % 2 == 0) {
+            assert_absent(a, "s0", srv);
+            continue;
+        }
+        snprintf(rep, sizeof rep, "%s-%d", srv, 1);
+        assert_route(a, "s1", srv, "n", rep, (uint64_t)i, (uint64_t)i);
+    }
+    for (i = 0; i < SERVERS; i += 2) {
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        assert_int_equal(mcphub_affinity_bind(a, "s0", srv, "n", "back", 7), 0);
+    }
+    for (i = 0; i < SERVERS; i++) {
+        snprintf(srv, sizeof srv, "srv-%04dx", i);
+        if (i % 2 == 0) {
+            assert_route(a, "s0", srv, "n", "back", 7, 7);
+            assert_absent(a, "s1", srv);
+        } else {
+            snprintf(rep, sizeof rep, "%s-%d", srv, 0);
+            assert_route(a, "s0", srv, "n", rep, (uint64_t)i, (uint64_t)i);
+        }
+    }
+    assert_int_equal(mcphub_affinity_count_replica(a, "back"), SERVERS / 2);
+    mcphub_affinity_free(a);
+}
+
+/* Routes are kept in 64-byte aligned chunks carved out of larger blocks:
+ * an allocator that only guarantees 8-byte alignment must do, over several
+ * chunks, with everything given back. */
+typedef struct odd_alloc {
+    long live;
+} odd_alloc;
+
+static void *odd_malloc(size_t n, void *ud)
+{
+    unsigned char *p = malloc(n + 8);
+
+    if (p == NULL)
+        return NULL;
+    ((odd_alloc *)ud)->live++;
+    return p + 8; /* 8 mod 16 with glibc */
+}
+
+static void odd_free(void *p, void *ud)
+{
+    if (p == NULL)
+        return;
+    ((odd_alloc *)ud)->live--;
+    free((unsigned char *)p - 8);
+}
+
+static void *odd_realloc(void *p, size_t n, void *ud)
+{
+    unsigned char *q;
+
+    if (p == NULL)
+        return odd_malloc(n, ud);
+    q = realloc((unsigned char *)p - 8, n + 8);
+    return q == NULL ? NULL : q + 8;
+}
+
+static void test_unaligned_allocator(void **state)
+{
+    enum { N = 5000 }; /* several chunks of routes */
+    odd_alloc oa = {0};
+    mcphub_mem mem;
+    mcphub_affinity *a;
+    char s[32];
+    int i;
+
+    (void)state;
+    memset(&mem, 0, sizeof mem);
+    mem.size = sizeof mem;
+    mem.malloc_fn = odd_malloc;
+    mem.realloc_fn = odd_realloc;
+    mem.free_fn = odd_free;
+    mem.user_data = &oa;
+    a = new_table(100, 0, &mem);
+    for (i = 0; i < N; i++) {
+        snprintf(s, sizeof s, "session-%d", i);
+        assert_int_equal(mcphub_affinity_bind(a, s, i % 2 ? "a" : "b", "n", "r", (uint64_t)i), 0);
+    }
+    for (i = 0; i < N; i++) {
+        snprintf(s, sizeof s, "session-%d", i);
+        assert_route(a, s, i % 2 ? "a" : "b", "n", "r", (uint64_t)i, (uint64_t)i);
+    }
+    assert_int_equal(mcphub_affinity_expire(a, N / 2 + 100, 0), N / 2 + 1);
+    assert_int_equal(mcphub_affinity_count(a), N - N / 2 - 1);
+    assert_int_equal(mcphub_affinity_expire(a, N + 100, 0), N - N / 2 - 1);
+    assert_int_equal(oa.live, 1); /* the handle */
+    mcphub_affinity_free(a);
+    assert_int_equal(oa.live, 0);
+}
+
 /* ---- failing allocator ------------------------------------------------------ */
 
 /* Everything a caller can observe: the routes, the session count and the
@@ -806,6 +1019,9 @@ int main(void)
         cmocka_unit_test(test_strings_freed),
         cmocka_unit_test(test_memory_per_route),
         cmocka_unit_test(test_many_routes_with_removals),
+        cmocka_unit_test(test_ids_of_every_length),
+        cmocka_unit_test(test_many_servers),
+        cmocka_unit_test(test_unaligned_allocator),
         cmocka_unit_test(test_failing_allocator),
     };
     return cmocka_run_group_tests_name("affinity", tests, NULL, NULL);

@@ -698,6 +698,77 @@ static void test_bad_input(void **state)
     mcphub_coordinator_free(fc.c);
 }
 
+/* Fuzzing found (tests/fuzz/corpus/fuzz_coordinator/regress-config-not-json):
+ * set_server stored any text as the config; every allocate of that server
+ * then failed to encode and the saved state held {} instead.  A config
+ * must now be a JSON object the wire accepts, and a refused one changes
+ * nothing: no new server, no new config version, no config pushed. */
+static void test_config_must_be_a_json_object(void **state)
+{
+    static const char *const bad[] = {
+        "{\"command\":\"uvx&eplicaId\":\"fetch-old\",\"serverName\"", /* the fuzz input */
+        "", "[1]", "\"x\"", "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0000\"}", "{} {}",
+    };
+    fake_cluster fc;
+    mcphub_replica_config rc = rc_of("a", 1);
+    mcphub_server_state ss;
+    char *saved = NULL;
+    size_t i;
+    int configs;
+
+    (void)state;
+    assert_int_equal(setup_cluster(&fc, 1, NULL), 0);
+    for (i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(mcphub_coordinator_set_server(fc.c, "b", bad[i], NULL), MCPHUB_E_INVAL);
+        assert_non_null(strstr(mcphub_coordinator_errmsg(fc.c), "config of server b"));
+    }
+    assert_int_equal(mcphub_coordinator_server_count(fc.c), 0);
+    assert_int_equal(mcphub_coordinator_set_server(fc.c, "a", "{\"command\":\"x\"}", &rc), 0);
+    run_for(&fc, 3000);
+    configs = fc.configs;
+    for (i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(mcphub_coordinator_set_server(fc.c, "a", bad[i], NULL), MCPHUB_E_INVAL);
+    run_for(&fc, 3000);
+    assert_int_equal(fc.configs, configs);
+    assert_int_equal(mcphub_coordinator_server_get(fc.c, "a", &ss), 0);
+    assert_string_equal(ss.config_json, "{\"command\":\"x\"}");
+    assert_int_equal(ss.config_version, 1);
+    assert_int_equal(mcphub_coordinator_state_json(fc.c, &saved), 0);
+    assert_non_null(strstr(saved, "\"config\":{\"command\":\"x\"}"));
+    mcphub_coordinator_free_string(fc.c, saved);
+    mcphub_coordinator_free(fc.c);
+}
+
+/* Fuzzing found (tests/fuzz/corpus/fuzz_coordinator/regress-session-not-utf8):
+ * a session id that is not UTF-8 was bound, and from then on
+ * sessions_json failed (with MCPHUB_E_NOMEM) for every session.  Such an
+ * id is now refused and the listing keeps working. */
+static void test_session_id_must_be_utf8(void **state)
+{
+    fake_cluster fc;
+    mcphub_replica_config rc = rc_of("a", 1);
+    mcphub_cluster_stats st;
+    const char *rep, *node;
+    char *s = NULL;
+
+    (void)state;
+    assert_int_equal(setup_cluster(&fc, 1, NULL), 0);
+    assert_int_equal(mcphub_coordinator_set_server(fc.c, "a", "{}", &rc), 0);
+    run_for(&fc, 5000);
+    assert_int_equal(mcphub_coordinator_route(fc.c, "sess-1", "a", fake_now_ms, &rep, &node), 0);
+    assert_int_equal(mcphub_coordinator_route(fc.c, "sess\xff-2", "a", fake_now_ms, &rep, &node),
+                     MCPHUB_E_INVAL);
+    assert_non_null(strstr(mcphub_coordinator_errmsg(fc.c), "UTF-8"));
+    assert_int_equal(mcphub_coordinator_route(fc.c, "s\xc3\xa9", "a", fake_now_ms, &rep, &node), 0);
+    mcphub_coordinator_stats(fc.c, &st);
+    assert_int_equal(st.sessions, 2);
+    assert_int_equal(mcphub_coordinator_sessions_json(fc.c, fake_now_ms, 0, 0, &s), 0);
+    assert_non_null(strstr(s, "sess-1"));
+    assert_non_null(strstr(s, "s\xc3\xa9"));
+    mcphub_coordinator_free_string(fc.c, s);
+    mcphub_coordinator_free(fc.c);
+}
+
 /* Every allocation of a whole scenario fails in turn: clean error, no leak. */
 static int failing_scenario(fake_alloc *fa, void *arg)
 {
@@ -755,6 +826,8 @@ int main(void)
         cmocka_unit_test(test_remove_node_moves_replicas_first),
         cmocka_unit_test(test_json_renderings),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_config_must_be_a_json_object),
+        cmocka_unit_test(test_session_id_must_be_utf8),
         cmocka_unit_test(test_failing_allocator),
     };
     return cmocka_run_group_tests_name("coordinator", tests, NULL, NULL);
