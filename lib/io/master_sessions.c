@@ -43,6 +43,7 @@ struct master_sessions {
     mcphub__map pending;             /* id -> pending */
     int dirty;                       /* opened or closed since the last write */
     uint64_t written_ms;             /* monotonic, last write attempt */
+    uint64_t swept_ms;               /* monotonic, last look for expired entries */
     int write_failing;               /* logged once per streak */
 };
 
@@ -285,12 +286,13 @@ void mcphub__master_sessions_tick(mcphub_master *m)
     master_sessions *t = m->sessions;
     uint64_t now = mcphub__master_now(m);
 
-    if (t == NULL || m->shutting_down || now - t->written_ms < WRITE_EVERY_MS)
+    if (t == NULL || m->shutting_down)
         return;
-    if (t->pending.len > 0) {
+    if (t->pending.len > 0 && now - t->swept_ms >= 1000) {
         size_t i = 0;
         void *v;
 
+        t->swept_ms = now;
         while (mcphub__map_next(&t->pending, &i, NULL, &v)) {
             pending *p = v;
 
@@ -303,9 +305,10 @@ void mcphub__master_sessions_tick(mcphub_master *m)
             }
         }
     }
-    /* Also now and then while sessions are open: their "seen" stays recent
-     * should the process die without a shutdown. */
-    if (t->dirty || (t->live.len > 0 && now - t->written_ms >= ttl_ms(m) / 4))
+    /* At most once a second; also now and then while sessions are open:
+     * their "seen" stays recent should the process die without a shutdown. */
+    if (now - t->written_ms >= WRITE_EVERY_MS &&
+        (t->dirty || (t->live.len > 0 && now - t->written_ms >= ttl_ms(m) / 4)))
         save(m);
 }
 

@@ -15,7 +15,7 @@
 // Run by tests/integration/run (make check), or alone from the repository root:
 //   MCPHUB_BUILD=build node --test tests/interop/hostile.test.mjs
 // Figures worth reading are printed as test diagnostics ("figure: ...").
-import { after, before, describe } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import nodeHttp from 'node:http';
@@ -433,6 +433,47 @@ describe('hostile input: mcphub-masterd + one mcphub-workerd', { timeout: 110000
         t.diagnostic(`figure: invalid UTF-8: ${[...seen].join('; ')}`);
         rows.push(['invalid UTF-8 in JSON strings', `400 -32700 ${[...seen].map((m) => `"${m}"`).join(' / ')}`]);
         await unchanged('invalid UTF-8');
+    });
+
+    // Known gap (found here, reported, not fixed): valid JSON that the
+    // replica's parser refuses -- here numbers jansson rejects, an integer
+    // beyond 64 bits and a double that overflows -- reaches the stdio server,
+    // which cannot parse the line and so never answers; nothing times the
+    // request out (MCPHub's per-server options.timeout, 60 s by default, is
+    // not applied to stdio replicas), so the call hangs until the client
+    // gives up.  Lone surrogate escapes, the same failure, are refused at the
+    // transport since this script found them (the row above).  Plain test(),
+    // not tracked(): a TODO failure must not keep the logs.
+    test('numbers the replica cannot parse still get an answer', async (t) => {
+        const opened = await postBytes(cluster.master, '/mcp', Buffer.from(JSON.stringify({
+            jsonrpc: '2.0', id: 1, method: 'initialize',
+            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'h', version: '1' } } })));
+        assert.equal(opened.status, 200, opened.text);
+        const h = { 'mcp-session-id': opened.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-06-18' };
+        const got = [];
+        try {
+            for (const [id, a] of [[2, '99999999999999999999'], [3, '1e400']]) {
+                const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call",` +
+                             `"params":{"name":"example-add","arguments":{"a":${a},"b":1}}}`;
+                try {
+                    const r = await fetch(cluster.master.base + '/mcp', {
+                        method: 'POST', body, signal: AbortSignal.timeout(3000),
+                        headers: { 'content-type': 'application/json', ...MCP_HEADERS, ...h } });
+                    got.push(`${a}: ${r.status} ${(await r.text()).slice(0, 120)}`);
+                } catch (e) {
+                    got.push(`${a}: no answer in 3 s (${e.name})`);
+                }
+            }
+        } finally {
+            const del = await http(cluster.master, 'DELETE', '/mcp', { headers: h });
+            assert.equal(del.status, 200, del.text);
+        }
+        t.diagnostic(`figure: numbers the replica cannot parse: ${got.join('; ')}`);
+        await unchanged('numbers the replica cannot parse');
+        const hung = got.filter((g) => g.includes('no answer'));
+        if (hung.length)
+            t.todo('known gap: a request the stdio server cannot parse is never answered (no request timeout)');
+        assert.deepEqual(hung, []);
     });
 
     tracked('JSON nested 10,000 deep: a clear error, no crash', async () => {
