@@ -165,7 +165,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    logf_(srv, MCPHUB_LOG_WARN, "http_mhd msg=\"%s\"", text);
+    /* A stream whose client went away ends this way: normal, not a warning. */
+    logf_(srv, strstr(text, "application error generating response") ? MCPHUB_LOG_DEBUG
+                                                                       : MCPHUB_LOG_WARN,
+          "http_mhd msg=\"%s\"", text);
 }
 
 /* ---- the request target: /path?query, decoded once (http_path.c) ---- */
