@@ -119,3 +119,26 @@ fail:
     *loaded_path = NULL;
     return NULL;
 }
+
+int daemon_read_tls(const char *prog, const mcphub_config *cfg, char **cert, char **key)
+{
+    const mcphub_cluster_settings *cs = mcphub_config_cluster(cfg);
+    const char *files[2] = {cs->tls.cert, cs->tls.key};
+    char **out[2] = {cert, key};
+    int i;
+
+    *cert = *key = NULL;
+    for (i = 0; i < 2; i++) {
+        if (files[i] == NULL || *files[i] == '\0')
+            continue;
+        *out[i] = daemon_read_file(files[i], 1 << 20, NULL);
+        if (*out[i] == NULL) {
+            fprintf(stderr, "%s: cannot read the TLS %s %s: %s\n", prog,
+                    i == 0 ? "certificate" : "key", files[i], strerror(errno));
+            free(*cert);
+            *cert = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}

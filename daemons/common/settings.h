@@ -20,6 +20,11 @@ typedef struct daemon_setting {
 mcphub_config *daemon_settings_load(const char *prog, const char *path, const daemon_setting *flags,
                                     size_t n_flags, char **loaded_path);
 
+/* Read the TLS certificate and key the settings name (cluster.tls.cert /
+ * .key) into *cert and *key (NULL when not set; the caller frees both).
+ * Returns 0, or -1 after printing which file could not be read and why. */
+int daemon_read_tls(const char *prog, const mcphub_config *cfg, char **cert, char **key);
+
 /* Read a whole file (at most max bytes) into a NUL-terminated buffer the
  * caller frees; NULL with errno set on failure. */
 char *daemon_read_file(const char *path, size_t max, size_t *len);

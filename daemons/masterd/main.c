@@ -166,9 +166,7 @@ int main(int argc, char **argv)
     if (cs->enabled && (cs->token == NULL || *cs->token == '\0'))
         daemon_logf(MCPHUB_LOG_WARN, "no_cluster_token hint=\"any process that can reach this "
                                      "port can register as a worker: set CLUSTER_TOKEN\"");
-    if ((cs->tls.cert && *cs->tls.cert && (cert = daemon_read_file(cs->tls.cert, 1 << 20, NULL)) == NULL) ||
-        (cs->tls.key && *cs->tls.key && (key = daemon_read_file(cs->tls.key, 1 << 20, NULL)) == NULL)) {
-        fprintf(stderr, PROG ": cannot read the TLS certificate or key\n");
+    if (daemon_read_tls(PROG, d.config, &cert, &key) != 0) {
         rc = 2;
         goto out;
     }

@@ -152,9 +152,7 @@ int main(int argc, char **argv)
     cs = mcphub_config_cluster(cfg);
     if (cs->node_id == NULL || *cs->node_id == '\0')
         mcphub_config_set(cfg, "cluster.nodeId", host, NULL);
-    if ((cs->tls.cert && *cs->tls.cert && (cert = daemon_read_file(cs->tls.cert, 1 << 20, NULL)) == NULL) ||
-        (cs->tls.key && *cs->tls.key && (key = daemon_read_file(cs->tls.key, 1 << 20, NULL)) == NULL)) {
-        fprintf(stderr, PROG ": cannot read the TLS certificate or key\n");
+    if (daemon_read_tls(PROG, cfg, &cert, &key) != 0) {
         rc = 2;
         goto out;
     }
