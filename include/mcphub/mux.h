@@ -203,6 +203,25 @@ MCPHUB_API int mcphub_mux_notify(mcphub_mux *mux, const char *method, const char
  * (everything is forgotten anyway). */
 MCPHUB_API int mcphub_mux_upstream_closed(mcphub_mux *mux, const char *message);
 
+/* The JSON-RPC error code of a request that mcphub_mux_tick() expired. */
+#define MCPHUB_MUX_TIMEOUT_CODE (-32001)
+
+/* Advance the multiplexer's tick counter by one and expire every session
+ * request forwarded at least max_age_ticks ticks ago (the owner's own
+ * requests are never expired).  The multiplexer has no clock: the owner
+ * calls this at a fixed period P, so a request expires between
+ * (max_age_ticks - 1) * P and max_age_ticks * P after it was forwarded.
+ * Each expired request's session gets error MCPHUB_MUX_TIMEOUT_CODE
+ * (-32001) with message (NULL: "Request timed out") under its own id,
+ * related to that request; the server gets notifications/cancelled with
+ * the upstream id and reason "timed out"; and the request is forgotten, so
+ * a late answer is dropped.  A callback failure does not stop the sweep:
+ * the request is forgotten (and counted) anyway.  Returns the number of
+ * requests expired (0 or more), MCPHUB_E_INVAL (mux NULL, max_age_ticks 0,
+ * message not UTF-8) or MCPHUB_E_NOMEM; after an error nothing changed,
+ * the counter included. */
+MCPHUB_API int mcphub_mux_tick(mcphub_mux *mux, uint32_t max_age_ticks, const char *message);
+
 /* Fill the fields of *out that out->size covers.  Never fails. */
 MCPHUB_API void mcphub_mux_get_stats(const mcphub_mux *mux, mcphub_mux_stats *out);
 

@@ -14,6 +14,7 @@
  * newest session's requests only).
  * Every message is classified once and rewritten in one pass into a scratch
  * buffer that is reused. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@ struct mux_req {
     mux_req *cprev[CAP_N], *cnext[CAP_N];   /* start order, per capability */
     mux_session *sess;                      /* NULL: the owner's request */
     uint64_t up_id;
+    uint32_t tick;                          /* mux->tick when it was forwarded */
     int has_token;
     char up_key[DEC_KEY];
     const char *orig_id;    /* NUL-terminated, inside text */
@@ -72,6 +74,7 @@ struct mcphub_mux {
     mcphub__map sessions, reqs, by_down, s2c_down, s2c_up;
     mux_req *cap_head[CAP_N], *cap_tail[CAP_N];
     uint32_t busy;  /* sessions with at least one request in flight */
+    uint32_t tick;  /* mcphub_mux_tick() calls so far (wraps) */
     char *buf; /* scratch for one outgoing message */
     size_t buf_cap;
     mcphub_mux_stats st;
@@ -248,6 +251,7 @@ static mux_req *req_alloc(mcphub_mux *mux, mux_session *s, mcphub_jsonrpc_span i
         return NULL;
     r->sess = s;
     r->up_id = mux->next_id + 1;
+    r->tick = mux->tick;
     dec_key(r->up_key, r->up_id);
     if (s != NULL)
         down_key(r->text, s, id.ptr, id.len);
@@ -1032,6 +1036,50 @@ MCPHUB_API int mcphub_mux_upstream_closed(mcphub_mux *mux, const char *message)
     while (mcphub__map_next(&mux->s2c_down, &i, NULL, &v))
         s2c_forget(mux, v);
     return first;
+}
+
+MCPHUB_API int mcphub_mux_tick(mcphub_mux *mux, uint32_t max_age_ticks, const char *message)
+{
+    char cancel[200];
+    size_t i = 0, n;
+    void *v;
+    int rc, expired = 0;
+
+    if (mux == NULL || max_age_ticks == 0)
+        return MCPHUB_E_INVAL;
+    if (message == NULL)
+        message = "Request timed out";
+    n = mcphub__json_quote(NULL, message, strlen(message));
+    if (n == (size_t)-1)
+        return MCPHUB_E_INVAL;
+    /* Room for the longest error reply first: a failed call changes nothing. */
+    if (mux->st.in_flight > 0) {
+        rc = ensure_buf(mux, n + MCPHUB_MUX_MAX_ID_BYTES + 100);
+        if (rc != 0)
+            return rc;
+    }
+    mux->tick++;
+    while (mcphub__map_next(&mux->reqs, &i, NULL, &v)) {
+        mux_req *r = v;
+        int k;
+
+        /* The owner's requests have deadlines of their own. */
+        if (r->sess == NULL || (uint32_t)(mux->tick - r->tick) < max_age_ticks)
+            continue;
+        n = mcphub__jsonrpc_error_format(mux->buf, mux->buf_cap, r->orig_id,
+                                         strlen(r->orig_id), MCPHUB_MUX_TIMEOUT_CODE, message);
+        (void)send_down(mux, r->sess, mux->buf, n, r->orig_id);
+        k = snprintf(cancel, sizeof cancel,
+                     "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                     "\"params\":{\"requestId\":%s,\"reason\":\"timed out\"}}",
+                     r->up_key);
+        (void)send_up(mux, cancel, (size_t)k);
+        /* Forgotten even when a callback failed: a late answer is dropped. */
+        req_forget(mux, r);
+        if (expired < INT_MAX)
+            expired++;
+    }
+    return expired;
 }
 
 MCPHUB_API void mcphub_mux_get_stats(const mcphub_mux *mux, mcphub_mux_stats *out)

@@ -80,6 +80,9 @@ struct mcphub_runner {
     int lists_outstanding;
     uint64_t init_timer;
     uint64_t fail_timer;          /* a deferred handshake failure */
+    uint64_t tick_timer;          /* stdio: mcphub_mux_tick() every second */
+    uint64_t request_timeout_ms;  /* the server's options.timeout */
+    uint32_t request_timeout_s;   /* the same in ticks of one second, at least 1 */
     pending_call *calls;
 };
 
@@ -348,6 +351,25 @@ static int on_init_timeout(mcphub_loop *loop, uint64_t id, void *user_data)
     snprintf(why, sizeof why, "initialize did not complete within %llu ms",
              (unsigned long long)r->init_timeout_ms);
     handshake_failed(r, why);
+    return 0;
+}
+
+/* Once a second: requests the server has left unanswered for its
+ * options.timeout are answered with an error and cancelled upstream. */
+static int on_tick(mcphub_loop *loop, uint64_t id, void *user_data)
+{
+    mcphub_runner *r = user_data;
+    char msg[128];
+    int n;
+
+    (void)loop;
+    (void)id;
+    snprintf(msg, sizeof msg, "Request timed out after %llu ms (the server's options.timeout)",
+             (unsigned long long)r->request_timeout_ms);
+    n = mcphub_mux_tick(r->mux, r->request_timeout_s, msg);
+    if (n > 0)
+        logf_(r, MCPHUB_LOG_WARN, "replica_request_timeout count=%d timeout_ms=%llu", n,
+              (unsigned long long)r->request_timeout_ms);
     return 0;
 }
 
@@ -699,6 +721,14 @@ MCPHUB_API int mcphub_runner_new(mcphub_runner **out, const mcphub_runner_opts *
         }
         if ((rc = make_supervisor(r, opts)) != 0)
             goto err;
+        r->request_timeout_ms = opts->def->timeout_ms ? opts->def->timeout_ms : 60000;
+        r->request_timeout_s = r->request_timeout_ms / 1000 >= UINT32_MAX
+                                   ? UINT32_MAX
+                                   : (uint32_t)(r->request_timeout_ms / 1000);
+        if (r->request_timeout_s == 0)
+            r->request_timeout_s = 1;
+        if ((rc = mcphub_loop_timer_add(r->loop, &r->tick_timer, 1000, 1000, on_tick, r)) != 0)
+            goto err;
     } else if (r->type == MCPHUB_SERVER_SSE || r->type == MCPHUB_SERVER_STREAMABLE_HTTP) {
         if ((rc = make_remote(r, opts)) != 0)
             goto err;
@@ -752,6 +782,8 @@ MCPHUB_API void mcphub_runner_free(mcphub_runner *r)
         mcphub_loop_timer_cancel(r->loop, r->init_timer);
     if (r->fail_timer != 0)
         mcphub_loop_timer_cancel(r->loop, r->fail_timer);
+    if (r->tick_timer != 0)
+        mcphub_loop_timer_cancel(r->loop, r->tick_timer);
     /* Free the supervisor first: it kills and reaps the process group. */
     mcphub_supervisor_free(r->sup);
     r->sup = NULL;

@@ -222,7 +222,9 @@ describe('hostile input: mcphub-masterd + one mcphub-workerd', { timeout: 110000
         rmSync(STATE_DIR, { recursive: true, force: true });
         mkdirSync(STATE_DIR, { recursive: true });
         writeFileSync(SETTINGS, JSON.stringify({
-            mcpServers: { example: { command: EXAMPLE, args: [], replicas: 1 } },
+            // options.timeout: a request the server never answers ends with
+            // an error after 2 s (the runner's per-request deadline)
+            mcpServers: { example: { command: EXAMPLE, args: [], replicas: 1, options: { timeout: 2000 } } },
             cluster: { enabled: true, token: TOKEN,
                        master: { heartbeatInterval: 1000, heartbeatTimeout: 4000 } },
         }, null, 2));
@@ -435,13 +437,11 @@ describe('hostile input: mcphub-masterd + one mcphub-workerd', { timeout: 110000
         await unchanged('invalid UTF-8');
     });
 
-    // Known gap (found here, reported, not fixed): valid JSON that the
-    // replica's parser refuses -- here numbers jansson rejects, an integer
-    // beyond 64 bits and a double that overflows -- reaches the stdio server,
-    // which cannot parse the line and so never answers; nothing times the
-    // request out (MCPHub's per-server options.timeout, 60 s by default, is
-    // not applied to stdio replicas), so the call hangs until the client
-    // gives up.  Lone surrogate escapes, the same failure, are refused at the
+    // Valid JSON that the replica's parser refuses -- here numbers jansson
+    // rejects, an integer beyond 64 bits and a double that overflows --
+    // reaches the stdio server, which cannot parse the line and so never
+    // answers; the server's options.timeout (2 s in these settings, 60 s by
+    // default) ends the call with an error instead of leaving it hanging.  Lone surrogate escapes, the same failure, are refused at the
     // transport since this script found them (the row above).  Plain test(),
     // not tracked(): a TODO failure must not keep the logs.
     test('numbers the replica cannot parse still get an answer', async (t) => {

@@ -1327,6 +1327,94 @@ static void test_upstream_closed(void **state)
     teardown(&f);
 }
 
+static void test_tick_expires_unanswered_requests(void **state)
+{
+    long long a, a2, b;
+    uint64_t tok;
+    json_t *j;
+    fx f;
+
+    (void)state;
+    setup(&f);
+    assert_int_equal(mcphub_mux_session_open(f.mux, 1, MCPHUB_MUX_CAP_SAMPLING), 0);
+    assert_int_equal(mcphub_mux_session_open(f.mux, 2, 0), 0);
+    assert_int_equal(down(&f, 1, TOOL_CALL("1", "1")), 0);
+    a = last_up_id(&f);
+    assert_int_equal(down(&f, 2, TOOL_CALL("\"b-7\"", "2")), 0);
+    b = last_up_id(&f);
+    assert_int_equal(mcphub_mux_request(f.mux, "tools/list", NULL, &tok), 0);
+    clear(&f);
+    /* ticks 1 and 2: nothing is old enough */
+    assert_int_equal(mcphub_mux_tick(f.mux, 3, NULL), 0);
+    assert_int_equal(mcphub_mux_tick(f.mux, 3, NULL), 0);
+    assert_int_equal(f.n, 0);
+    /* session 1: one answered in time, one forwarded later (at tick 2) */
+    assert_int_equal(down(&f, 1, TOOL_CALL("2", "1")), 0);
+    a2 = last_up_id(&f);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a), 0);
+    assert_int_equal(last(&f)->session, 1);
+    assert_int_equal(stats(&f).in_flight, 3);
+    clear(&f);
+    /* tick 3: session 2's request is 3 ticks old, the others are not */
+    assert_int_equal(mcphub_mux_tick(f.mux, 3, "Request timed out after 3000 ms"), 1);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(f.m[0].dir, DOWN);
+    assert_int_equal(f.m[0].session, 2);
+    assert_string_equal(f.m[0].related, "\"b-7\"");
+    assert_string_equal(f.m[0].json, "{\"jsonrpc\":\"2.0\",\"id\":\"b-7\",\"error\":{\"code\":"
+                                     "-32001,\"message\":\"Request timed out after 3000 ms\"}}");
+    assert_int_equal(f.m[1].dir, UP);
+    j = parse(f.m[1].json);
+    assert_string_equal(json_string_value(at(j, "method")), "notifications/cancelled");
+    assert_int_equal(json_integer_value(at(j, "params.requestId")), b);
+    assert_string_equal(json_string_value(at(j, "params.reason")), "timed out");
+    assert_null(at(j, "id"));
+    json_decref(j);
+    assert_int_equal(stats(&f).in_flight, 2);
+    assert_int_equal(count(&f, DOWN, 1), 0);
+    /* the late answer and late progress are dropped */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", b),
+                     MCPHUB_MUX_DROPPED);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
+                            "\"params\":{\"progressToken\":%lld,\"progress\":1}}", b),
+                     MCPHUB_MUX_DROPPED);
+    assert_int_equal(f.n, 2);
+    /* session 2 is no longer busy: session 1 alone takes a sampling request */
+    assert_int_equal(up(&f, sampling, "\"s\""), 0);
+    assert_int_equal(last(&f)->session, 1);
+    assert_string_equal(last(&f)->related, "2");
+    assert_int_equal(down(&f, 1, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}",
+                     int_at(last(&f)->json, "id")), 0);
+    /* session 1's later request still gets its answer */
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", a2), 0);
+    assert_int_equal(last(&f)->session, 1);
+    assert_true(has(last(&f)->json, "\"id\":2,\"result\""));
+    /* the id is free again; the default message; the owner's request stays */
+    assert_int_equal(down(&f, 2, TOOL_CALL("\"b-7\"", "2")), 0);
+    clear(&f);
+    assert_int_equal(mcphub_mux_tick(f.mux, 1, NULL), 1);
+    assert_int_equal(f.n, 2);
+    assert_true(has(f.m[0].json, "\"id\":\"b-7\",\"error\":{\"code\":-32001,"
+                                 "\"message\":\"Request timed out\"}"));
+    assert_int_equal(stats(&f).in_flight, 1);
+    assert_int_equal(mcphub_mux_tick(f.mux, 1, NULL), 0);
+    assert_int_equal(up(&f, "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"result\":{}}",
+                        (unsigned long long)tok), 0);
+    assert_int_equal(last(&f)->dir, INTERNAL);
+    assert_int_equal(stats(&f).in_flight, 0);
+    /* a callback failure does not keep the request */
+    assert_int_equal(down(&f, 2, TOOL_CALL("3", "2")), 0);
+    f.fail_down = MCPHUB_E_CALLBACK;
+    f.fail_session = 2;
+    assert_int_equal(mcphub_mux_tick(f.mux, 1, NULL), 1);
+    assert_int_equal(stats(&f).in_flight, 0);
+    f.fail_down = 0;
+    assert_int_equal(mcphub_mux_tick(NULL, 1, NULL), MCPHUB_E_INVAL);
+    assert_int_equal(mcphub_mux_tick(f.mux, 0, NULL), MCPHUB_E_INVAL);
+    assert_int_equal(mcphub_mux_tick(f.mux, 1, "bad \xff"), MCPHUB_E_INVAL);
+    teardown(&f);
+}
+
 static void test_new_and_stats_rules(void **state)
 {
     mcphub_mux_callbacks cb;
@@ -1449,6 +1537,9 @@ static int mux_scenario(fake_alloc *fa, void *arg)
              gone ? MCPHUB_MUX_DROPPED : 0);
     }
     STEP(down(&f, 1, TOOL_CALL("7", "1")), 0);
+    STEP(mcphub_mux_tick(f.mux, 1, "a long message, so the scratch buffer may have to grow "
+                                   "to hold it: timed out after 60000 ms"), 1);
+    STEP(down(&f, 1, TOOL_CALL("7", "1")), 0);
     STEP(mcphub_mux_upstream_closed(f.mux, "child exited"), 0);
     {
         mcphub_mux_stats st = stats(&f);
@@ -1459,8 +1550,8 @@ static int mux_scenario(fake_alloc *fa, void *arg)
         assert_int_equal(st.refused, 2);
         /* 5 progress + 2 answers to 1 + 1 to 4 (after its cancel) + 2 to 5
          * + 1 sampling + 4 broadcast (after 3 closed) + 2 answers to 2 + 1
-         * error when the connection closed */
-        assert_int_equal(count(&f, DOWN, 0), 5 + 2 + 1 + 2 + 1 + 4 + 2 + 1);
+         * timeout + 1 error when the connection closed */
+        assert_int_equal(count(&f, DOWN, 0), 5 + 2 + 1 + 2 + 1 + 4 + 2 + 1 + 1);
     }
     mcphub_mux_free(f.mux);
     clear(&f);
@@ -1492,6 +1583,7 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_callback_failures_change_nothing),
         cmocka_unit_test(test_upstream_closed),
+        cmocka_unit_test(test_tick_expires_unanswered_requests),
         cmocka_unit_test(test_new_and_stats_rules),
         cmocka_unit_test(test_under_failing_allocator),
     };
