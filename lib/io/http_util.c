@@ -75,6 +75,28 @@ int mcphub__want_method(mcphub_http_request *req, const char *m)
     return 0;
 }
 
+int mcphub__post_json(mcphub_http_client *client, const char *url, const char *token,
+                      const char *body, size_t len, uint64_t timeout_ms,
+                      mcphub_http_done_fn on_done, void *user_data)
+{
+    mcphub_http_kv hd[2] = {{"Content-Type", "application/json"},
+                            {"X-Cluster-Token", token ? token : ""}};
+    mcphub_http_call call;
+
+    memset(&call, 0, sizeof call);
+    call.size = sizeof call;
+    call.method = "POST";
+    call.url = url;
+    call.headers = hd;
+    call.n_headers = token != NULL && *token != '\0' ? 2 : 1;
+    call.body = body;
+    call.body_len = len;
+    call.timeout_ms = timeout_ms;
+    call.on_done = on_done;
+    call.user_data = user_data;
+    return mcphub_http_client_send(client, &call, NULL);
+}
+
 void mcphub__iso_now(char *buf, size_t cap)
 {
     struct timespec ts;

@@ -487,18 +487,11 @@ MCPHUB_API int mcphub_master_reload(mcphub_master *m, const mcphub_config *cfg)
     n = mcphub_config_server_count(cfg);
     for (i = 0; i < n; i++) {
         const mcphub_server_def *d = mcphub_config_server_at(cfg, i);
-        json_t *v = json_loads(d->json, 0, NULL);
         char *cfgtxt;
 
-        if (!d->enabled || v == NULL) {
-            json_decref(v);
+        if (!d->enabled)
             continue;
-        }
-        json_object_del(v, "replicas");
-        json_object_del(v, "affinity");
-        json_object_del(v, "strategy");
-        cfgtxt = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(v);
+        cfgtxt = mcphub__master_runtime_config(d->json);
         /* a changed config gets the next version and is pushed to replicas */
         if (cfgtxt != NULL && mcphub_coordinator_set_server(m->coord, d->name, cfgtxt, NULL) != 0)
             mcphub__master_log(m, MCPHUB_LOG_ERROR, "reload_server_failed server=%s error=\"%s\"",

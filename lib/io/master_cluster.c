@@ -57,9 +57,6 @@ static void action_done(uint64_t id, const mcphub_http_response *resp, void *use
 static int on_action(const mcphub_action *act, void *user_data)
 {
     mcphub_master *m = user_data;
-    mcphub_http_kv hd[2] = {{"Content-Type", "application/json"},
-                            {"X-Cluster-Token", m->token ? m->token : ""}};
-    mcphub_http_call call;
     action_call *a;
     char url[600], *body = NULL;
     size_t len = 0;
@@ -89,18 +86,7 @@ static int on_action(const mcphub_action *act, void *user_data)
     snprintf(url, sizeof url, "%s://%s:%u/internal/servers/%s", m->tls_ca ? "https" : "http",
              act->node_host, (unsigned)act->node_port,
              act->kind == MCPHUB_ACTION_RELEASE ? "release" : "allocate");
-    memset(&call, 0, sizeof call);
-    call.size = sizeof call;
-    call.method = "POST";
-    call.url = url;
-    call.headers = hd;
-    call.n_headers = m->token && *m->token ? 2 : 1;
-    call.body = body;
-    call.body_len = len;
-    call.timeout_ms = 10000;
-    call.on_done = action_done;
-    call.user_data = a;
-    rc = mcphub_http_client_send(m->client, &call, NULL);
+    rc = mcphub__post_json(m->client, url, m->token, body, len, 10000, action_done, a);
     mcphub_wire_free(NULL, body);
     if (rc != 0)
         free(a);
@@ -156,7 +142,7 @@ static void on_node_status(const mcphub_node *n, mcphub_node_status old, const c
 
 /* A server's config without its placement fields: changing replicas or
  * affinity must not restart the replicas with a new config version. */
-static char *runtime_config(const char *json)
+char *mcphub__master_runtime_config(const char *json)
 {
     json_t *v = json_loads(json, 0, NULL);
     char *s;
@@ -192,7 +178,7 @@ static int load_servers(mcphub_master *m)
         rc.exclude_node_ids = d->exclude_node_ids;
         rc.exclude_node_ids_len = d->exclude_node_ids_len;
         rc.strategy = d->strategy;
-        cfg = runtime_config(d->json);
+        cfg = mcphub__master_runtime_config(d->json);
         err = cfg ? mcphub_coordinator_set_server(m->coord, d->name, cfg, &rc) : MCPHUB_E_NOMEM;
         free(cfg);
         if (err != 0) {

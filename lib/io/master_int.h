@@ -150,6 +150,9 @@ int mcphub__master_cluster_start(mcphub_master *m);
 void mcphub__master_register(mcphub_master *m, mcphub_http_request *req);
 void mcphub__master_heartbeat(mcphub_master *m, mcphub_http_request *req);
 int mcphub__master_save_state(mcphub_master *m);
+/* A server's config JSON without its placement fields (replicas, affinity,
+ * strategy): changing those must not restart replicas.  Caller frees. */
+char *mcphub__master_runtime_config(const char *json);
 void mcphub__master_cluster_tick(mcphub_master *m);
 
 /* master_sessions.c: client sessions across a restart */

@@ -153,9 +153,6 @@ static int agent_send(mcphub_agent_request kind, const char *path, const char *b
     mcphub_worker *w = user_data;
     const mcphub_cluster_settings *cs = mcphub_config_cluster(w->config);
     char url[1024];
-    mcphub_http_kv hd[2] = {{"Content-Type", "application/json"},
-                            {"X-Cluster-Token", cs->token ? cs->token : ""}};
-    mcphub_http_call call;
     agent_call *c = malloc(sizeof *c);
     size_t ul = strlen(cs->worker.master_url);
     int rc;
@@ -168,18 +165,7 @@ static int agent_send(mcphub_agent_request kind, const char *path, const char *b
     snprintf(url, sizeof url, "%.*s%s",
              (int)(ul > 0 && cs->worker.master_url[ul - 1] == '/' ? ul - 1 : ul),
              cs->worker.master_url, path);
-    memset(&call, 0, sizeof call);
-    call.size = sizeof call;
-    call.method = "POST";
-    call.url = url;
-    call.headers = hd;
-    call.n_headers = cs->token && *cs->token ? 2 : 1;
-    call.body = body;
-    call.body_len = len;
-    call.timeout_ms = 5000;
-    call.on_done = agent_done;
-    call.user_data = c;
-    rc = mcphub_http_client_send(w->client, &call, NULL);
+    rc = mcphub__post_json(w->client, url, cs->token, body, len, 5000, agent_done, c);
     if (rc != 0)
         free(c);
     else
