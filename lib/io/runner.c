@@ -94,8 +94,7 @@ static void logf_(mcphub_runner *r, mcphub_log_level lvl, const char *fmt, ...)
 
 static void logf_(mcphub_runner *r, mcphub_log_level lvl, const char *fmt, ...)
 {
-    char msg[512], buf[700];
-    const char *rest;
+    char msg[512];
     va_list ap;
 
     if (r->log == NULL)
@@ -103,12 +102,20 @@ static void logf_(mcphub_runner *r, mcphub_log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    mcphub__runner_log(r->log, r->log_user_data, lvl, r->server, r->replica, msg);
+}
+
+void mcphub__runner_log(mcphub_log_fn log, void *user_data, mcphub_log_level lvl,
+                        const char *server, const char *replica, const char *msg)
+{
+    char buf[700];
+    const char *rest = strchr(msg, ' ');
+
     /* "event k=v" becomes "event server=.. replica=.. k=v" */
-    rest = strchr(msg, ' ');
     snprintf(buf, sizeof buf, "%.*s server=%s replica=%s%s",
-             (int)(rest ? (size_t)(rest - msg) : strlen(msg)), msg, r->server, r->replica,
+             (int)(rest ? (size_t)(rest - msg) : strlen(msg)), msg, server, replica,
              rest ? rest : "");
-    r->log(lvl, buf, r->log_user_data);
+    log(lvl, buf, user_data);
 }
 
 static void set_status(mcphub_runner *r, mcphub_replica_status st)

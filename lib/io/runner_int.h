@@ -65,4 +65,8 @@ mcphub_replica_status mcphub__remote_state(const mcphub__remote *rm);
 const char *mcphub__remote_last_error(const mcphub__remote *rm); /* "" when none */
 uint32_t mcphub__remote_restarts(const mcphub__remote *rm);
 
+/* Log msg ("event k=v ...") as "event server=S replica=R k=v ...". */
+void mcphub__runner_log(mcphub_log_fn log, void *user_data, mcphub_log_level lvl,
+                        const char *server, const char *replica, const char *msg);
+
 #endif

@@ -54,8 +54,7 @@ static void logf_(mcphub__remote *rm, mcphub_log_level lvl, const char *fmt, ...
 
 static void logf_(mcphub__remote *rm, mcphub_log_level lvl, const char *fmt, ...)
 {
-    char msg[400], buf[600];
-    const char *rest;
+    char msg[400];
     va_list ap;
 
     if (rm->log == NULL)
@@ -63,11 +62,7 @@ static void logf_(mcphub__remote *rm, mcphub_log_level lvl, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    rest = strchr(msg, ' ');
-    snprintf(buf, sizeof buf, "%.*s server=%s replica=%s%s",
-             (int)(rest ? (size_t)(rest - msg) : strlen(msg)), msg, rm->server, rm->replica,
-             rest ? rest : "");
-    rm->log(lvl, buf, rm->log_user_data);
+    mcphub__runner_log(rm->log, rm->log_user_data, lvl, rm->server, rm->replica, msg);
 }
 
 /* The logs of our MCP and HTTP clients, with the replica named. */
